@@ -1,0 +1,70 @@
+/* A small JSON-over-HTTP server on libmicrohttpd. Two modes: its own threads (hss-stub)
+ * or driven by an external event loop (the CSCFs attach it to su_root, see loop.h). */
+#ifndef IMS_HTTP_SERVER_H
+#define IMS_HTTP_SERVER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct ims_http_req {
+    const char *method;       /* "GET", "POST", ... */
+    const char *path;         /* raw path without the query, not URL-decoded */
+    const char *query;        /* raw query string without '?', "" when none */
+    const char *body;         /* NUL-terminated copy of the body ("" when none) */
+    size_t body_len;
+    const char *content_type; /* NULL when absent */
+    const char *remote;       /* peer address as text, e.g. "127.0.0.1" */
+    void *impl;               /* for ims_http_req_header / ims_http_req_arg */
+} ims_http_req_t;
+
+/* A request header by name (case-insensitive); NULL when absent. */
+const char *ims_http_req_header(const ims_http_req_t *req, const char *name);
+/* A query argument, URL-decoded once; NULL when absent. */
+const char *ims_http_req_arg(const ims_http_req_t *req, const char *name);
+
+typedef struct ims_http_resp ims_http_resp_t;
+
+/* Response builders; the last call wins. The server owns what is passed. */
+void ims_http_resp_json(ims_http_resp_t *resp, int status, json_t *body /* stolen, may be NULL */);
+void ims_http_resp_text(ims_http_resp_t *resp, int status, const char *content_type,
+                        const char *text /* copied */);
+/* JSON error body {"error": code, "message": <formatted sentence>}. */
+void ims_http_resp_error(ims_http_resp_t *resp, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void ims_http_resp_header(ims_http_resp_t *resp, const char *name, const char *value);
+
+/* Called once per complete request (after the body is read, and after the built-in
+ * checks: body over max_body -> 413, bearer token when configured -> 401). */
+typedef void (*ims_http_handler_cb)(void *ctx, const ims_http_req_t *req, ims_http_resp_t *resp);
+
+typedef struct ims_http_opts {
+    const char *bind;          /* "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:8080" */
+    unsigned threads;          /* 0 = external loop mode; N >= 1 = MHD thread pool of N */
+    size_t max_body;           /* bytes; 0 = 64 KiB */
+    const char *token;         /* when set, every request but GET /healthz needs
+                                  "Authorization: Bearer <token>" (compared in constant time) */
+    const char *token_methods; /* NULL = all methods need the token; e.g. "DELETE,POST,PUT,PATCH"
+                                  = only those (the CSCF status APIs) */
+    ims_http_handler_cb handler;
+    void *ctx;
+} ims_http_opts_t;
+
+typedef struct ims_http_server ims_http_server_t;
+
+/* Binds and starts. Returns 0 or an errno code with a one-line reason in err
+ * (e.g. "cannot bind 127.0.0.1:8080: Address already in use"). Each request is logged
+ * at info as "http METHOD PATH -> STATUS (N us)". */
+int ims_http_server_start(const ims_http_opts_t *opts, ims_http_server_t **out, char *err,
+                          size_t errlen);
+/* External loop mode: a file descriptor that becomes readable when there is work
+ * (MHD's epoll fd), the longest the loop may wait before calling run (-1 = no limit),
+ * and one non-blocking processing step. */
+int ims_http_server_fd(ims_http_server_t *srv);
+long ims_http_server_timeout_ms(ims_http_server_t *srv);
+void ims_http_server_run(ims_http_server_t *srv);
+/* Actual bound port (useful with port 0). */
+unsigned ims_http_server_port(ims_http_server_t *srv);
+void ims_http_server_stop(ims_http_server_t *srv);
+
+#endif

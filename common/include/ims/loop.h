@@ -1,0 +1,25 @@
+/* Glue between Sofia's su_root event loop and the rest: the HTTP server in external
+ * mode, and SIGINT/SIGTERM delivered through a signalfd so shutdown is a loop event. */
+#ifndef IMS_LOOP_H
+#define IMS_LOOP_H
+
+#include <sofia-sip/su_wait.h>
+
+#include "ims/http_server.h"
+
+typedef struct ims_loop_http ims_loop_http_t;
+
+/* Registers the server's fd and a timer with root so requests are served by the loop
+ * thread. Returns 0 or an errno code. */
+int ims_loop_attach_http(su_root_t *root, ims_http_server_t *srv, ims_loop_http_t **out);
+void ims_loop_detach_http(ims_loop_http_t *h);
+
+typedef struct ims_loop_signals ims_loop_signals_t;
+
+/* Blocks SIGINT and SIGTERM for the process, reads them from a signalfd registered with
+ * root, and calls su_root_break(root) when one arrives (logged at info). SIGPIPE is
+ * ignored. Call before creating any thread. */
+int ims_loop_signals_init(su_root_t *root, ims_loop_signals_t **out);
+void ims_loop_signals_free(ims_loop_signals_t *s);
+
+#endif

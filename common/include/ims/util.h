@@ -1,0 +1,37 @@
+/* Small helpers shared by all daemons: hex and base64 codecs, randomness,
+ * constant-time comparison, host:port parsing and monotonic time. */
+#ifndef IMS_UTIL_H
+#define IMS_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Lower-case hex; out must hold 2*len+1 bytes. */
+void ims_hex_encode(const uint8_t *in, size_t len, char *out);
+/* Decodes exactly `len` bytes from 2*len hex digits (either case, nothing else);
+ * returns 0 or EINVAL. */
+int ims_hex_decode(const char *hex, uint8_t *out, size_t len);
+
+/* Standard base64 with padding; out must hold 4*ceil(len/3)+1 bytes. Returns length. */
+size_t ims_base64_encode(const uint8_t *in, size_t len, char *out);
+/* Decodes standard base64 (padding required); returns 0 or EINVAL/E2BIG (out too small).
+ * *outlen gets the number of bytes written. */
+int ims_base64_decode(const char *in, uint8_t *out, size_t outcap, size_t *outlen);
+
+/* Cryptographically strong random bytes (OpenSSL RAND_bytes); returns 0 or EIO. */
+int ims_random_bytes(uint8_t *out, size_t len);
+
+/* Compares two strings in time independent of where they differ; lengths may leak. */
+bool ims_ct_streq(const char *a, const char *b);
+
+/* "host:port", "[v6]:port", "host" (port = defport) -> host (brackets removed) and port.
+ * Returns 0 or EINVAL. */
+int ims_parse_hostport(const char *text, char *host, size_t hostlen, uint16_t *port,
+                       uint16_t defport);
+
+/* Milliseconds from CLOCK_MONOTONIC, and seconds from CLOCK_REALTIME. */
+uint64_t ims_now_ms(void);
+int64_t ims_wall_s(void);
+
+#endif
