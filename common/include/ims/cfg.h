@@ -15,8 +15,8 @@ typedef enum {
 } ims_cfg_type_t;
 
 typedef struct ims_cfg_opt {
-    const char *key;  /* long flag without "--" and JSON config key, e.g. "min-expires" */
-    const char *env;  /* environment variable, e.g. "SCSCF_MIN_EXPIRES" */
+    const char *key; /* long flag without "--" and JSON config key, e.g. "min-expires" */
+    const char *env; /* environment variable, e.g. "SCSCF_MIN_EXPIRES" */
     ims_cfg_type_t type;
     const char *def;  /* default as text; NULL = unset */
     long min, max;    /* range for IMS_CFG_INT */
@@ -36,7 +36,9 @@ typedef enum {
  * --config FILE (JSON object of key -> value; also the env variable <ENVPREFIX>_CONFIG),
  * and the hidden --dump-config-markdown (prints the table as a Markdown table, for docs).
  * `envprefix` is e.g. "SCSCF". Unknown flags, unknown config keys, values of the wrong
- * type or out of range are errors. */
+ * type or out of range are errors (in any layer, even one a later layer overrides).
+ * An empty environment variable counts as unset. The first occurrence of a STRLIST flag
+ * replaces the list from lower layers; further occurrences append. `-h` = --help. */
 ims_cfg_result_t ims_cfg_load(const ims_cfg_opt_t *opts, size_t nopts, const char *prog,
                               const char *summary, const char *envprefix, int argc, char **argv,
                               ims_cfg_t **out, char *err, size_t errlen);

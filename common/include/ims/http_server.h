@@ -8,10 +8,10 @@
 #include <stddef.h>
 
 typedef struct ims_http_req {
-    const char *method;       /* "GET", "POST", ... */
-    const char *path;         /* raw path without the query, not URL-decoded */
-    const char *query;        /* raw query string without '?', "" when none */
-    const char *body;         /* NUL-terminated copy of the body ("" when none) */
+    const char *method; /* "GET", "POST", ... */
+    const char *path;   /* raw path without the query, not URL-decoded */
+    const char *query;  /* raw query string without '?', "" when none */
+    const char *body;   /* NUL-terminated copy of the body ("" when none) */
     size_t body_len;
     const char *content_type; /* NULL when absent */
     const char *remote;       /* peer address as text, e.g. "127.0.0.1" */
@@ -52,7 +52,10 @@ typedef struct ims_http_opts {
 
 typedef struct ims_http_server ims_http_server_t;
 
-/* Binds and starts. Returns 0 or an errno code with a one-line reason in err
+/* Binds and starts (port 0 = any free port; "[::1]:p" binds IPv6 only). Requests refused
+ * from their headers (401, 413 by Content-Length) get "Connection: close". The idle
+ * timeout of kept-alive connections is 60 s. Returns 0 or an errno code with a one-line
+ * reason in err
  * (e.g. "cannot bind 127.0.0.1:8080: Address already in use"). Each request is logged
  * at info as "http METHOD PATH -> STATUS (N us)". */
 int ims_http_server_start(const ims_http_opts_t *opts, ims_http_server_t **out, char *err,
