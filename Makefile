@@ -28,5 +28,8 @@ format:
 format-check:
 	scripts/format --check
 
+fuzz:
+	scripts/fuzz $(or $(FUZZ_SECONDS),60)
+
 clean:
 	rm -rf $(BUILD_DIR) $(TEST_DIR)

@@ -26,15 +26,21 @@ void ims_digest_response(const char ha1[33], const char *nonce, const char *nc, 
  * into buf (no allocation); a parameter that was absent is NULL. Quoted values are
  * unquoted and unescaped. Parameter names are matched case-insensitively. */
 typedef struct ims_digest_params {
-    const char *username, *realm, *nonce, *uri, *response, *algorithm, *cnonce, *opaque, *qop,
-        *nc, *auts, *stale, *domain;
+    const char *username, *realm, *nonce, *uri, *response, *algorithm, *cnonce, *opaque, *qop, *nc,
+        *auts, *stale, *domain;
     char buf[IMS_DIGEST_MAX + 64];
 } ims_digest_params_t;
 
 /* Parses `value` (e.g. `Digest username="x", realm="r", nc=00000001`). The scheme must be
  * "Digest" (any case). Returns 0, EINVAL (not Digest, bad syntax such as an unterminated
  * quote, a duplicated parameter, an empty name) or E2BIG (longer than IMS_DIGEST_MAX).
- * Unknown parameters are skipped. Presence of required fields is the caller's check. */
+ * Unknown parameters are skipped. Presence of required fields is the caller's check.
+ * Details: names are RFC 7230 tokens; an unquoted value is any run of visible ASCII except
+ * `"`, `,` and `\` (so nc=00000001, qop=auth, base64 nonces and `'asterisk'` are fine), and
+ * must not be empty (`realm=,` -> EINVAL; `realm=""` gives ""). Anything but a comma after
+ * a value is EINVAL, so `realm='asterisk",...` is refused. Empty list elements (",,") and
+ * whitespace, including CR/LF, around `=` and `,` are allowed. Control characters -> EINVAL.
+ * A misspelt name such as `reponse=` is an unknown parameter: response stays NULL. */
 int ims_digest_parse(const char *value, ims_digest_params_t *out);
 
 /* nc is exactly 8 hex digits; returns 0 and the value, or EINVAL. */

@@ -16,7 +16,8 @@ int ims_hex_decode(const char *hex, uint8_t *out, size_t len);
 /* Standard base64 with padding; out must hold 4*ceil(len/3)+1 bytes. Returns length. */
 size_t ims_base64_encode(const uint8_t *in, size_t len, char *out);
 /* Decodes standard base64 (padding required); returns 0 or EINVAL/E2BIG (out too small).
- * *outlen gets the number of bytes written. */
+ * *outlen gets the number of bytes written. Strict: no whitespace, no URL-safe alphabet,
+ * nothing after padding, zero bits under the padding (so decode+encode is the identity). */
 int ims_base64_decode(const char *in, uint8_t *out, size_t outcap, size_t *outlen);
 
 /* Cryptographically strong random bytes (OpenSSL RAND_bytes); returns 0 or EIO. */
@@ -26,7 +27,9 @@ int ims_random_bytes(uint8_t *out, size_t len);
 bool ims_ct_streq(const char *a, const char *b);
 
 /* "host:port", "[v6]:port", "host" (port = defport) -> host (brackets removed) and port.
- * Returns 0 or EINVAL. */
+ * Returns 0 or EINVAL. Ports are 1..65535 in decimal; a bare IPv6 literal ("::1") is a
+ * host without a port; names are letters, digits, '-', '.', '_'; a host that does not fit
+ * in hostlen is EINVAL. */
 int ims_parse_hostport(const char *text, char *host, size_t hostlen, uint16_t *port,
                        uint16_t defport);
 
