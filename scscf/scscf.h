@@ -1,0 +1,214 @@
+/* Internal interfaces of the scscf daemon: the location store, the nonce store, the HSS
+ * client, the reply table, the registrar and the status API, all driven by one su_root. */
+#ifndef SCSCF_H
+#define SCSCF_H
+
+#define SU_ROOT_MAGIC_T      struct scscf
+#define NTA_LEG_MAGIC_T      struct scscf
+#define NTA_INCOMING_MAGIC_T struct scscf_pending
+#define SU_TIMER_ARG_T       void
+#define SU_WAKEUP_ARG_T      void
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <sofia-sip/nta.h>
+#include <sofia-sip/sip.h>
+#include <sofia-sip/sip_header.h>
+#include <sofia-sip/sip_status.h>
+#include <sofia-sip/su_wait.h>
+
+#include "ims/http_server.h"
+#include "ims/loop.h"
+
+typedef struct scscf scscf_t;
+
+/* ---- reply.c: every error the S-CSCF answers with, in one table ---- */
+typedef enum {
+    SCSCF_E_BAD_REQUEST = 0, /* generic unparsable request */
+    SCSCF_E_MISSING_HEADER,  /* To/From/Call-ID/CSeq/Via missing */
+    SCSCF_E_BAD_HEADER,      /* a header that Sofia could not parse */
+    SCSCF_E_BAD_AUTH,        /* Authorization unparsable or without response */
+    SCSCF_E_BAD_CONTACT,     /* Contact invalid (or * mixed with others, or * without Expires: 0) */
+    SCSCF_E_BAD_EXPIRES,     /* Expires not a number */
+    SCSCF_E_NOT_HOME_DOMAIN, /* Request-URI outside the home domain */
+    SCSCF_E_USER_UNKNOWN,    /* HSS 404 */
+    SCSCF_E_IDENTITY_MISMATCH, /* username and IMPU of different subscribers */
+    SCSCF_E_IMPU_BARRED,       /* barred To IMPU */
+    SCSCF_E_AUTH_FAILED,       /* wrong digest response */
+    SCSCF_E_RESYNC_FAILED,     /* HSS refused AUTS */
+    SCSCF_E_INTERVAL_TOO_BRIEF,
+    SCSCF_E_OUT_OF_ORDER,    /* same Call-ID, CSeq not above the binding's (RFC 3261 10.3) */
+    SCSCF_E_HSS_UNAVAILABLE, /* HSS unreachable or too slow */
+    SCSCF_E_HSS_ERROR,       /* HSS answered something unusable */
+    SCSCF_E_INTERNAL,        /* out of memory and similar */
+    SCSCF_E_NOT_IMPLEMENTED, /* method other than REGISTER/OPTIONS */
+    SCSCF_E_COUNT
+} scscf_err_t;
+
+typedef struct scscf_reply_entry {
+    int status;
+    const char *phrase;  /* full reason phrase */
+    const char *warning; /* human explanation for the Warning header */
+    const char *metric;  /* short label for metrics and logs */
+} scscf_reply_entry_t;
+
+const scscf_reply_entry_t *scscf_reply_get(scscf_err_t e);
+
+/* ---- location.c: bindings per implicit registration set ---- */
+typedef struct scscf_binding {
+    struct scscf_binding *next;
+    char *contact;  /* the Contact URI as received, without angle brackets */
+    char *params;   /* Contact header parameters other than expires/q, ";a=b;c" or "" */
+    char *instance; /* +sip.instance value or NULL */
+    long reg_id;    /* reg-id or -1 */
+    char **path;    /* Path header entries, each "<uri;lr>" */
+    size_t npath;
+    char *user_agent;
+    char *received; /* "udp:127.0.0.1:5060" */
+    char *call_id;
+    uint32_t cseq;
+    int64_t expires_at; /* wall clock seconds */
+} scscf_binding_t;
+
+typedef struct scscf_record {
+    char *impi;
+    char *impu;   /* the IMPU registered (To) */
+    char **impus; /* every IMPU of the implicit set, in order */
+    bool *barred;
+    size_t nimpus;
+    scscf_binding_t *bindings;
+    bool dirty; /* queued for the next write-behind flush */
+} scscf_record_t;
+
+typedef struct scscf_location scscf_location_t;
+
+int scscf_location_create(scscf_location_t **out);
+void scscf_location_free(scscf_location_t *loc);
+/* Finds the record holding impu (any IMPU of the set) or by IMPI. */
+scscf_record_t *scscf_location_find_impu(scscf_location_t *loc, const char *impu);
+scscf_record_t *scscf_location_find_impi(scscf_location_t *loc, const char *impi);
+/* Creates or updates the record of impi with the given implicit set. */
+scscf_record_t *scscf_location_upsert(scscf_location_t *loc, const char *impi, const char *impu,
+                                      const char *const *impus, const bool *barred, size_t nimpus);
+/* Removes a record and its bindings (index entries too). */
+void scscf_location_remove(scscf_location_t *loc, scscf_record_t *rec);
+scscf_binding_t *scscf_binding_new(void);
+void scscf_binding_free(scscf_binding_t *b);
+void scscf_location_mark_dirty(scscf_location_t *loc, scscf_record_t *rec);
+/* Iteration in insertion order; returns NULL at the end. */
+scscf_record_t *scscf_location_first(scscf_location_t *loc, void **iter);
+scscf_record_t *scscf_location_next(scscf_location_t *loc, void **iter);
+size_t scscf_location_count(scscf_location_t *loc);
+size_t scscf_location_binding_count(scscf_location_t *loc);
+/* Removes bindings with expires_at <= now; records left empty are passed to cb and then
+ * removed. */
+typedef void (*scscf_expired_cb)(void *ctx, scscf_record_t *rec);
+void scscf_location_expire(scscf_location_t *loc, int64_t now, scscf_expired_cb cb, void *ctx);
+/* Persistence: write-behind of dirty records, load at start. path ":memory:" disables. */
+int scscf_location_open_db(scscf_location_t *loc, const char *path, char *err, size_t errlen);
+int scscf_location_flush(scscf_location_t *loc);
+/* JSON view of a record (the status API shape). */
+json_t *scscf_record_json(const scscf_record_t *rec, const char *impu, int64_t now);
+void scscf_location_bump_bindings(scscf_location_t *loc, long delta);
+
+/* ---- auth.c: nonce store and credential checks ---- */
+typedef enum { SCSCF_SCHEME_DIGEST = 1, SCSCF_SCHEME_AKA = 2 } scscf_scheme_t;
+
+/* Authentication material from a MAR answer. */
+typedef struct scscf_auth_material {
+    scscf_scheme_t scheme;
+    char imsi[32];
+    char impi[256];
+    char ha1_impi[33], ha1_user[33];                     /* digest */
+    int aka_version;                                     /* 1 or 2 */
+    uint8_t rand[16], autn[16], xres[8], ck[16], ik[16]; /* AKA (secrets: never logged) */
+    char **impus;
+    bool *barred;
+    size_t nimpus;
+} scscf_auth_material_t;
+
+void scscf_auth_material_clear(scscf_auth_material_t *m);
+/* Parses the MAR JSON answer; returns 0 or EINVAL. */
+int scscf_auth_material_parse(json_t *body, scscf_auth_material_t *out);
+
+typedef struct scscf_nonce scscf_nonce_t;
+typedef struct scscf_auth scscf_auth_t;
+
+int scscf_auth_create(const char *realm, long ttl_s, scscf_auth_t **out);
+void scscf_auth_free(scscf_auth_t *a);
+/* Creates a nonce from material (takes ownership of its impus) and builds the
+ * WWW-Authenticate value into hdr. */
+int scscf_auth_challenge(scscf_auth_t *a, const char *realm, const char *impu,
+                         scscf_auth_material_t *m, bool stale, char *hdr, size_t hdrlen);
+
+typedef enum {
+    SCSCF_AUTH_OK = 0,
+    SCSCF_AUTH_UNKNOWN_NONCE, /* new challenge needed */
+    SCSCF_AUTH_STALE,         /* correct response but expired nonce */
+    SCSCF_AUTH_REPLAY,        /* nc not increasing */
+    SCSCF_AUTH_FAILED,        /* wrong response */
+    SCSCF_AUTH_MISMATCH,      /* username/IMPU not those of the nonce */
+    SCSCF_AUTH_RESYNC,        /* auts present: rand filled */
+} scscf_auth_result_t;
+
+/* Checks credentials. On OK, *m_out (if non-NULL) points to the nonce's material,
+ * valid until the next call into the store. For RESYNC, rand is filled. */
+scscf_auth_result_t scscf_auth_check(scscf_auth_t *a, const char *method, const char *impu,
+                                     const char *username, const char *nonce, const char *uri,
+                                     const char *nc, const char *cnonce, const char *qop,
+                                     const char *response, const char *auts,
+                                     const scscf_auth_material_t **m_out, uint8_t rand[16]);
+void scscf_auth_purge(scscf_auth_t *a, int64_t now_ms);
+size_t scscf_auth_count(scscf_auth_t *a);
+
+/* ---- hss_client.c: Cx over HTTP with libcurl multi on su_root ---- */
+typedef struct scscf_hss scscf_hss_t;
+/* status: HTTP status, or 0 when the HSS was unreachable / timed out. body may be NULL. */
+typedef void (*scscf_hss_cb)(void *ctx, long status, json_t *body);
+
+int scscf_hss_create(su_root_t *root, const char *base_url, const char *token, long timeout_ms,
+                     long max_connections, scscf_hss_t **out);
+void scscf_hss_free(scscf_hss_t *h);
+/* POSTs a JSON body (stolen) to path; cb is always called exactly once, later. */
+int scscf_hss_post(scscf_hss_t *h, const char *path, json_t *body, scscf_hss_cb cb, void *ctx);
+/* Latency histogram for /metrics. */
+void scscf_hss_metrics(scscf_hss_t *h, FILE *f);
+
+/* ---- registrar.c ---- */
+typedef struct scscf_metrics {
+    unsigned long registers, challenges, registrations_ok, deregistrations, options,
+        not_implemented, expired, sar_sent, sar_failed, auth_failures[SCSCF_E_COUNT];
+} scscf_metrics_t;
+
+typedef struct scscf_config {
+    const char *sip, *domain, *service_route, *server_header, *host;
+    long min_expires, max_expires, nonce_ttl;
+    char scscf_uri[256];
+} scscf_config_t;
+
+struct scscf {
+    su_root_t *root;
+    nta_agent_t *agent;
+    nta_leg_t *leg;
+    scscf_config_t cfg;
+    scscf_location_t *loc;
+    scscf_auth_t *auth;
+    scscf_hss_t *hss;
+    su_timer_t *tick;
+    scscf_metrics_t m;
+    unsigned pending;
+};
+
+int scscf_registrar_init(scscf_t *s);
+void scscf_registrar_deinit(scscf_t *s);
+/* Network-initiated deregistration: removes the record and reports it. */
+void scscf_registrar_deregister(scscf_t *s, scscf_record_t *rec, const char *why);
+
+/* ---- status_api.c ---- */
+void scscf_status_handler(void *ctx, const ims_http_req_t *req, ims_http_resp_t *resp);
+
+#endif

@@ -1,0 +1,194 @@
+"""Raw SIP helpers for the S-CSCF tests: a UDP/TCP 'UE' that builds REGISTERs with any
+headers (including broken ones), parses replies, and computes Digest/AKA answers.
+Standard library only."""
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import re
+import socket
+import subprocess
+import uuid
+
+import harness as H
+
+D = H.DOMAIN
+
+
+def md5(text):
+    if isinstance(text, str):
+        text = text.encode()
+    return hashlib.md5(text).hexdigest()
+
+
+def digest_response(username, password, nonce, uri="sip:" + D, nc="00000001", cnonce="0a4f113b",
+                    qop="auth", realm=D, method="REGISTER"):
+    """password may be str or bytes (AKA RES)."""
+    pw = password.encode() if isinstance(password, str) else password
+    ha1 = hashlib.md5(f"{username}:{realm}:".encode() + pw).hexdigest()
+    ha2 = md5(f"{method}:{uri}")
+    if qop:
+        return md5(f"{ha1}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}")
+    return md5(f"{ha1}:{nonce}:{ha2}")
+
+
+def auth_header(username, nonce, response, uri="sip:" + D, nc="00000001", cnonce="0a4f113b",
+                algorithm="MD5", realm=D, extra=""):
+    return (f'Digest username="{username}", realm="{realm}", nonce="{nonce}", uri="{uri}", '
+            f'response="{response}", algorithm={algorithm}, cnonce="{cnonce}", qop=auth, '
+            f'nc={nc}{extra}')
+
+
+class Reply:
+    def __init__(self, text):
+        self.text = text
+        head = text.split("\r\n\r\n", 1)[0]
+        lines = head.split("\r\n")
+        m = re.match(r"SIP/2\.0 (\d{3}) (.*)", lines[0])
+        if not m:
+            raise ValueError("not a SIP response: " + lines[0])
+        self.status = int(m.group(1))
+        self.reason = m.group(2)
+        self.headers = {}
+        for line in lines[1:]:
+            if ":" in line:
+                k, v = line.split(":", 1)
+                self.headers.setdefault(k.strip().lower(), []).append(v.strip())
+
+    def h(self, name):
+        v = self.headers.get(name.lower())
+        return ", ".join(v) if v else None
+
+    def param(self, header, name):
+        v = self.h(header) or ""
+        m = re.search(name + r'="?([^",]+)"?', v)
+        return m.group(1) if m else None
+
+    def contacts(self):
+        v = self.h("contact")
+        if not v:
+            return []
+        return [c.strip() for c in re.split(r",\s*(?=<)", v)]
+
+    def __repr__(self):
+        return f"<Reply {self.status} {self.reason}>"
+
+
+class Ue:
+    """One UE on a UDP (or TCP) loopback socket talking straight to the S-CSCF."""
+
+    def __init__(self, scscf_port, user="432011123456791", tcp=False):
+        self.dst = ("127.0.0.1", scscf_port)
+        self.user = user
+        self.tcp = tcp
+        if tcp:
+            self.sock = socket.create_connection(self.dst, timeout=5)
+            self.buf = b""
+        else:
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.sock.bind(("127.0.0.1", 0))
+            self.sock.settimeout(5)
+        self.port = self.sock.getsockname()[1]
+        self.call_id = uuid.uuid4().hex
+        self.cseq = 1
+
+    def close(self):
+        self.sock.close()
+
+    def contact(self, extra=""):
+        return f"<sip:{self.user}@127.0.0.1:{self.port};ob>{extra}"
+
+    def build(self, auth=None, contact=None, expires=300, to=None, ruri=None, extra=(),
+              path=True, method="REGISTER"):
+        to = to or f"sip:{self.user}@{D}"
+        ruri = ruri or f"sip:{D}"
+        lines = [f"{method} {ruri} SIP/2.0",
+                 f"Via: SIP/2.0/{'TCP' if self.tcp else 'UDP'} 127.0.0.1:{self.port};rport;"
+                 f"branch=z9hG4bK{uuid.uuid4().hex[:16]}",
+                 "Max-Forwards: 70",
+                 f"From: <{to}>;tag={uuid.uuid4().hex[:8]}",
+                 f"To: <{to}>",
+                 f"Call-ID: {self.call_id}",
+                 f"CSeq: {self.cseq} {method}",
+                 "User-Agent: scscf-test-ue"]
+        self.cseq += 1
+        if path:
+            lines.append(f"Path: <sip:term@pcscf.{D};lr>")
+        if contact is None:
+            contact = self.contact()
+        if contact:
+            lines.append(f"Contact: {contact}")
+        if expires is not None:
+            lines.append(f"Expires: {expires}")
+        if auth:
+            lines.append(f"Authorization: {auth}")
+        lines += list(extra)
+        return "\r\n".join(lines) + "\r\nContent-Length: 0\r\n\r\n"
+
+    def send_raw(self, text, expect_reply=True, timeout=5):
+        data = text.encode() if isinstance(text, str) else text
+        if self.tcp:
+            self.sock.sendall(data)
+        else:
+            self.sock.sendto(data, self.dst)
+        if not expect_reply:
+            return None
+        return self.recv(timeout)
+
+    def recv(self, timeout=5):
+        self.sock.settimeout(timeout)
+        while True:
+            if self.tcp:
+                while b"\r\n\r\n" not in self.buf:
+                    chunk = self.sock.recv(65535)
+                    if not chunk:
+                        raise ConnectionError("closed")
+                    self.buf += chunk
+                head, rest = self.buf.split(b"\r\n\r\n", 1)
+                m = re.search(rb"(?i)content-length:\s*(\d+)", head)
+                n = int(m.group(1)) if m else 0
+                while len(rest) < n:
+                    rest += self.sock.recv(65535)
+                self.buf = rest[n:]
+                r = Reply(head.decode() + "\r\n\r\n")
+            else:
+                data, _ = self.sock.recvfrom(65535)
+                r = Reply(data.decode(errors="replace"))
+            if r.status >= 200:
+                return r
+
+    def register(self, timeout=5, **kw):
+        return self.send_raw(self.build(**kw), timeout=timeout)
+
+    def register_digest(self, password="1234", username=None, **kw):
+        """REGISTER -> 401 -> REGISTER with credentials; returns (401, final)."""
+        c = self.register(**kw)
+        if c.status != 401:
+            return c, c
+        nonce = c.param("www-authenticate", "nonce")
+        username = username or self.user
+        resp = digest_response(username, password, nonce)
+        return c, self.register(auth=auth_header(username, nonce, resp), **kw)
+
+
+def aka_ue(k, op_or_opc, nonce, opc=True, sqn_ms=None):
+    """Runs the C helper (ims_common Milenage) as the USIM: returns dict with res, ck, ik,
+    sqn, mac_ok and, when sqn_ms is given, auts."""
+    tool = os.path.join(H.BIN_DIR, "scscf-aka-ue")
+    if not os.path.exists(tool):
+        raise H.unittest.SkipTest(f"{tool} is not built")
+    argv = [tool, "--k", k, "--opc" if opc else "--op", op_or_opc, "--nonce", nonce]
+    if sqn_ms:
+        argv += ["--resync-sqn", sqn_ms]
+    out = subprocess.run(argv, capture_output=True, timeout=10, check=True)
+    return json.loads(out.stdout)
+
+
+def aka_password(version, res, ik, ck):
+    res, ik, ck = bytes.fromhex(res), bytes.fromhex(ik), bytes.fromhex(ck)
+    if version == 1:
+        return res
+    mac = hmac.new(res + ik + ck, b"http-digest-akav2-password", hashlib.md5).digest()
+    return base64.b64encode(mac)
