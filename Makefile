@@ -28,6 +28,10 @@ format:
 format-check:
 	scripts/format --check
 
+bench: build
+	scripts/install-deps bench
+	bench/run-peer $(BENCH_ARGS)
+
 fuzz:
 	scripts/fuzz $(or $(FUZZ_SECONDS),60)
 
