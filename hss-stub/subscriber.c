@@ -289,16 +289,19 @@ int hss_sub_from_json(const json_t *doc, const char *domain, hss_sub_t *out, hss
             return rc;
     } else {
         /* SPEC §3: IMSI URI (barred when an MSISDN gives public identities), then
-         * sip:MSISDN@domain and tel:MSISDN. */
+         * sip:MSISDN@domain and tel:MSISDN.
+         * An MSISDN equal to the IMSI names the same SIP URI twice: it appears once, as
+         * the public (not barred) identity it is. */
+        bool same = out->msisdn[0] && strcmp(out->msisdn, imsi) == 0;
         snprintf(out->impus[0].uri, sizeof(out->impus[0].uri), "sip:%s@%s", imsi, domain);
-        out->impus[0].barred = out->msisdn[0] != '\0';
+        out->impus[0].barred = out->msisdn[0] != '\0' && !same;
         out->nimpus = 1;
-        if (out->msisdn[0]) {
-            snprintf(out->impus[1].uri, sizeof(out->impus[1].uri), "sip:%s@%s", out->msisdn,
-                     domain);
-            snprintf(out->impus[2].uri, sizeof(out->impus[2].uri), "tel:%s", out->msisdn);
-            out->nimpus = 3;
-        }
+        if (out->msisdn[0] && !same)
+            snprintf(out->impus[out->nimpus++].uri, sizeof(out->impus[0].uri), "sip:%s@%s",
+                     out->msisdn, domain);
+        if (out->msisdn[0])
+            snprintf(out->impus[out->nimpus++].uri, sizeof(out->impus[0].uri), "tel:%s",
+                     out->msisdn);
     }
     json_t *auth = json_object_get(doc, "auth");
     if (!auth || json_is_null(auth))

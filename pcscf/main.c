@@ -14,6 +14,7 @@
 #include "ims/http_server.h"
 #include "ims/log.h"
 #include "ims/loop.h"
+#include "ims/util.h"
 
 /* Sofia's own loggers are exported by the library but not declared in its headers. */
 extern su_log_t nta_log[];
@@ -62,9 +63,17 @@ static const ims_cfg_opt_t opts[] = {
      "how long the S-CSCF may stay silent before the UE gets 504", false},
     {"token", "PCSCF_TOKEN", IMS_CFG_STR, NULL, 0, 0,
      "bearer token required for DELETE on the status API", true},
+    {"insecure", "PCSCF_INSECURE", IMS_CFG_BOOL, "false", 0, 0,
+     "allow a non-loopback --http address without --token", false},
     {"log-level", "PCSCF_LOG_LEVEL", IMS_CFG_STR, "info", 0, 0, "debug, info, warn or error",
      false},
 };
+
+static bool loopback_host(const char *host)
+{
+    return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
+           strcmp(host, "localhost") == 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -96,6 +105,26 @@ int main(int argc, char **argv)
         return 2;
     }
     ims_log_init("pcscf", level);
+    {
+        /* Anyone who reaches the status API could DELETE bindings: off loopback it needs a
+         * token, unless the operator says otherwise. */
+        char hhost[256];
+        uint16_t hport;
+        const char *hbind = ims_cfg_str(cfg, "http"), *token = ims_cfg_str(cfg, "token");
+        const char *why = NULL;
+        if (ims_parse_hostport(hbind, hhost, sizeof hhost, &hport, 8081) != 0)
+            why = "--http is not HOST:PORT";
+        else if (token && !*token)
+            why = "--token must not be empty";
+        else if (!loopback_host(hhost) && !token && !ims_cfg_bool(cfg, "insecure"))
+            why = "refusing to serve the status API off loopback without --token (or pass "
+                  "--insecure)";
+        if (why) {
+            fprintf(stderr, "pcscf: %s: %s\n", why, hbind);
+            ims_cfg_free(cfg);
+            return 2;
+        }
+    }
 
     const char *const *aliases = NULL;
     size_t naliases = ims_cfg_list(cfg, "alias", &aliases);

@@ -98,13 +98,41 @@ int pcscf_self_create(su_home_t *home, const char *domain, const char *bind_host
     return 0;
 }
 
+/* Parses a URI port strictly: 1..65535, digits only. atoi() into a uint16_t would turn
+ * 70596 into 5060 and make an impossible address look like a real one. */
+static bool port_parse(const char *s, uint16_t *out)
+{
+    unsigned long v = 0;
+    if (!s || !*s)
+        return false;
+    for (const char *c = s; *c; c++) {
+        if (*c < '0' || *c > '9')
+            return false;
+        v = v * 10 + (unsigned long)(*c - '0');
+        if (v > 65535)
+            return false;
+    }
+    if (v == 0)
+        return false;
+    *out = (uint16_t)v;
+    return true;
+}
+
+bool pcscf_url_port_ok(const url_t *url)
+{
+    uint16_t port;
+    return !url || !url->url_port || !*url->url_port || port_parse(url->url_port, &port);
+}
+
 bool pcscf_self_is_me(const pcscf_self_t *self, const url_t *url)
 {
     char norm[256];
+    uint16_t port;
 
     if (!url || !url->url_host)
         return false;
-    if (url->url_port && *url->url_port && (uint16_t)atoi(url->url_port) != self->port)
+    if (url->url_port && *url->url_port &&
+        (!port_parse(url->url_port, &port) || port != self->port))
         return false;
     host_norm(url->url_host, norm, sizeof norm);
     for (size_t i = 0; i < self->nhosts; i++)
@@ -125,8 +153,9 @@ int pcscf_route_consume(const pcscf_self_t *self, msg_t *msg, sip_t *sip)
 
 static uint16_t url_port_or_default(const url_t *u)
 {
+    uint16_t port;
     if (u->url_port && *u->url_port)
-        return (uint16_t)atoi(u->url_port);
+        return port_parse(u->url_port, &port) ? port : 0;
     return u->url_type == url_sips ? 5061 : 5060;
 }
 

@@ -62,6 +62,7 @@ typedef struct pcscf_stats {
     uint64_t scscf_timeouts;        /* S-CSCF silent past --timeout-ms */
     uint64_t scscf_unreachable;     /* transport/DNS failures toward the S-CSCF */
     uint64_t pending;               /* transactions waiting for the S-CSCF now */
+    uint64_t aka_keys_stripped;     /* 401s whose CK/IK were removed before the UE */
 } pcscf_stats_t;
 const pcscf_stats_t *pcscf_stats(pcscf_t *p);
 
@@ -80,6 +81,8 @@ typedef enum {
     PCSCF_ERR_UE_UNREACHABLE,
     PCSCF_ERR_UE_TIMEOUT,
     PCSCF_ERR_SHUTDOWN,
+    PCSCF_ERR_BAD_PORT,
+    PCSCF_ERR_DUPLICATE_HEADER,
     PCSCF_ERR_COUNT
 } pcscf_err_t;
 
@@ -103,6 +106,9 @@ int pcscf_self_create(su_home_t *home, const char *domain, const char *bind_host
                       pcscf_self_t **out);
 /* True when url's host (and port, when given) names this P-CSCF. */
 bool pcscf_self_is_me(const pcscf_self_t *self, const url_t *url);
+
+/* True when url has no port or a port in 1..65535 (digits only). */
+bool pcscf_url_port_ok(const url_t *url);
 
 /* Removes every leading Route that names this P-CSCF; returns how many. */
 int pcscf_route_consume(const pcscf_self_t *self, msg_t *msg, sip_t *sip);

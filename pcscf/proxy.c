@@ -167,10 +167,32 @@ static void source_of(msg_t *msg, char *ip, size_t iplen, uint16_t *port, bool *
     }
 }
 
+/* The name of an entry of sip->sip_error: Sofia puts there both unparsable headers
+ * (sip_error_class, named by er_name) and the second copy of a header that may appear
+ * once, with its own class: reading that one as a sip_error_t would crash. */
+static const char *error_entry_name(const sip_header_t *h)
+{
+    if (h->sh_class == sip_error_class)
+        return h->sh_error->er_name;
+    return h->sh_class ? h->sh_class->hc_name : NULL;
+}
+
 static bool header_error(const sip_t *sip, const char *name)
 {
-    for (sip_error_t *er = sip->sip_error; er; er = er->er_next)
-        if (er->er_name && strcasecmp(er->er_name, name) == 0)
+    for (const sip_header_t *h = (const sip_header_t *)sip->sip_error; h; h = h->sh_next) {
+        const char *n = error_entry_name(h);
+        if (n && strcasecmp(n, name) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* A singleton header (To, CSeq, Max-Forwards...) given twice: which one counts is
+ * ambiguous, so the request is refused rather than forwarded with either. */
+static bool duplicate_header(const sip_t *sip)
+{
+    for (const sip_header_t *h = (const sip_header_t *)sip->sip_error; h; h = h->sh_next)
+        if (h->sh_class != sip_error_class)
             return true;
     return false;
 }
@@ -202,13 +224,27 @@ static void charging_vector(pcscf_t *p, msg_t *msg, sip_t *sip)
 static bool max_forwards_step(msg_t *msg, sip_t *sip)
 {
     if (!sip->sip_max_forwards) {
-        msg_header_add_str(msg, (msg_pub_t *)sip, "Max-Forwards: 70");
+        /* A parsed header (not msg_header_add_str, whose text lands after the blank
+         * line ending the headers and corrupts a TCP stream). */
+        msg_header_add_make(msg, (msg_pub_t *)sip, sip_max_forwards_class, "70");
         return true;
     }
     if (sip->sip_max_forwards->mf_count == 0)
         return false;
     sip->sip_max_forwards->mf_count--;
     msg_fragment_clear(sip->sip_max_forwards->mf_common);
+    return true;
+}
+
+/* Every Contact and Route port must be a real one (1..65535). */
+static bool ports_ok(const sip_t *sip)
+{
+    for (const sip_contact_t *m = sip->sip_contact; m; m = m->m_next)
+        if (!pcscf_url_port_ok(m->m_url))
+            return false;
+    for (const sip_route_t *r = sip->sip_route; r; r = r->r_next)
+        if (!pcscf_url_port_ok(r->r_url))
+            return false;
     return true;
 }
 
@@ -403,6 +439,7 @@ static int on_response(pcscf_txn_t *t, nta_outgoing_t *orq, const sip_t *sip)
         char ck[64] = "", ik[64] = "";
         if (pcscf_strip_ck_ik(msg, rs, ck, ik, sizeof ck) > 0) {
             pcscf_cache_keys_set(p->cache, t->call_id, ck, ik);
+            p->stats.aka_keys_stripped++;
             IMS_DEBUG("kept AKA keys of call-id %s for IPsec", t->call_id);
         }
         explicit_bzero(ck, sizeof ck);
@@ -589,7 +626,7 @@ static int handle_register(pcscf_t *p, nta_incoming_t *irq, const sip_t *sip, pc
 
     msg_header_add_format(msg, (msg_pub_t *)fs, sip_path_class, "<%s>", p->path);
     if (!supported_has(fs, "path"))
-        msg_header_add_str(msg, (msg_pub_t *)fs, "Supported: path");
+        msg_header_add_make(msg, (msg_pub_t *)fs, sip_supported_class, "path");
     pcscf_unknown_remove(msg, fs, "P-Visited-Network-ID");
     msg_header_add_format(msg, (msg_pub_t *)fs, sip_unknown_class, "P-Visited-Network-ID: %s",
                           p->visited);
@@ -679,8 +716,12 @@ static int on_request(pcscf_t *p, nta_leg_t *leg, nta_incoming_t *irq, const sip
         return 0;
     }
 
-    if (header_error(sip, "Contact")) {
+    if (duplicate_header(sip)) {
+        txn_fail(t, PCSCF_ERR_DUPLICATE_HEADER);
+    } else if (header_error(sip, "Contact")) {
         txn_fail(t, PCSCF_ERR_BAD_CONTACT);
+    } else if (!ports_ok(sip)) {
+        txn_fail(t, PCSCF_ERR_BAD_PORT);
     } else if (!sip->sip_to || !to_ok(sip->sip_to->a_url) || header_error(sip, "To")) {
         txn_fail(t, PCSCF_ERR_BAD_TO);
     } else if (header_error(sip, "From") || header_error(sip, "Route") ||

@@ -33,6 +33,11 @@ static const pcscf_reply_t replies[PCSCF_ERR_COUNT] = {
                               "the UE did not answer in time"},
     [PCSCF_ERR_SHUTDOWN] = {503, "Service Unavailable - P-CSCF Shutting Down",
                             "the P-CSCF stopped before the answer came; retry"},
+    [PCSCF_ERR_BAD_PORT] = {400, "Bad Request - Invalid Port",
+                            "a Contact or Route URI has a port outside 1-65535"},
+    [PCSCF_ERR_DUPLICATE_HEADER] = {400, "Bad Request - Duplicate Header",
+                                    "a header allowed once (To, From, CSeq, Call-ID, "
+                                    "Max-Forwards, Expires...) appears twice"},
 };
 
 const pcscf_reply_t *pcscf_reply_get(pcscf_err_t e)

@@ -65,12 +65,16 @@ static void metrics(pcscf_t *p, ims_http_resp_t *resp)
              "pcscf_registrations %zu\n"
              "# HELP pcscf_bindings Contacts remembered by the P-CSCF.\n"
              "# TYPE pcscf_bindings gauge\n"
-             "pcscf_bindings %zu\n",
+             "pcscf_bindings %zu\n"
+             "# HELP pcscf_aka_keys_stripped_total 401s whose CK/IK the P-CSCF kept and removed.\n"
+             "# TYPE pcscf_aka_keys_stripped_total counter\n"
+             "pcscf_aka_keys_stripped_total %llu\n",
              (unsigned long long)s->requests, (unsigned long long)s->register_forwarded,
              (unsigned long long)s->other_forwarded, (unsigned long long)s->terminating_forwarded,
              (unsigned long long)s->options_answered, (unsigned long long)s->responses_relayed,
              (unsigned long long)s->local_errors, (unsigned long long)s->scscf_timeouts,
-             (unsigned long long)s->scscf_unreachable, (unsigned long long)s->pending, nr, nb);
+             (unsigned long long)s->scscf_unreachable, (unsigned long long)s->pending, nr, nb,
+             (unsigned long long)s->aka_keys_stripped);
     ims_http_resp_text(resp, 200, "text/plain; version=0.0.4", buf);
 }
 

@@ -10,6 +10,9 @@
 #include "ims/util.h"
 #include "scscf.h"
 
+/* ~1 KiB each with the material: at most ~64 MiB of nonces. */
+#define SCSCF_NONCE_MAX 65536
+
 struct scscf_nonce {
     struct scscf_nonce *hnext;         /* hash chain */
     struct scscf_nonce *fprev, *fnext; /* creation order, for purging */
@@ -224,6 +227,11 @@ int scscf_auth_challenge(scscf_auth_t *a, const char *realm, const char *impu,
         a->head = n;
     a->tail = n;
     a->count++;
+    /* Bounded: every unauthenticated REGISTER makes a nonce kept for minutes, so a flood
+     * would otherwise grow memory until the purge. The oldest goes first; a UE still
+     * holding it just gets a fresh challenge. */
+    while (a->count > SCSCF_NONCE_MAX && a->head != n)
+        nonce_unlink(a, a->head);
     const char *alg = n->m.scheme == SCSCF_SCHEME_AKA
                           ? ims_aka_version_name((ims_aka_version_t)n->m.aka_version)
                           : "MD5";

@@ -2,6 +2,7 @@
  * loop, the SIP agent, the HSS client and the status API, and tears them down in reverse. */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,9 +47,23 @@ static const ims_cfg_opt_t opts[] = {
      "SQLite file where bindings persist across restarts; :memory: disables", false},
     {"token", "SCSCF_TOKEN", IMS_CFG_STR, NULL, 0, 0,
      "Bearer token required by DELETE on the status API", true},
+    {"insecure", "SCSCF_INSECURE", IMS_CFG_BOOL, "false", 0, 0,
+     "allow a non-loopback --http address without --token", false},
+    {"auth-fail-limit", "SCSCF_AUTH_FAIL_LIMIT", IMS_CFG_INT, "10", 1, 100000,
+     "failed authentications from one UE address (per IMPI, or across IMPIs) before it gets "
+     "403 Too Many Failed Attempts",
+     false},
+    {"auth-cooldown", "SCSCF_AUTH_COOLDOWN", IMS_CFG_INT, "60", 1, 86400,
+     "seconds a UE address stays refused after --auth-fail-limit failures", false},
     {"log-level", "SCSCF_LOG_LEVEL", IMS_CFG_STR, "info", 0, 0, "debug, info, warn or error",
      false},
 };
+
+static bool loopback_host(const char *host)
+{
+    return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
+           strcmp(host, "localhost") == 0;
+}
 
 /* Sofia's own diagnostics (e.g. an ICMP port unreachable after a UE went away) go to our
  * log at debug, one line each, instead of raw multi-line text on stderr. */
@@ -132,6 +147,8 @@ int main(int argc, char **argv)
     s.cfg.min_expires = ims_cfg_int(cfg, "min-expires");
     s.cfg.max_expires = ims_cfg_int(cfg, "max-expires");
     s.cfg.nonce_ttl = ims_cfg_int(cfg, "nonce-ttl");
+    s.cfg.auth_fail_limit = ims_cfg_int(cfg, "auth-fail-limit");
+    s.cfg.auth_cooldown = ims_cfg_int(cfg, "auth-cooldown");
     if (s.cfg.min_expires > s.cfg.max_expires) {
         fprintf(stderr, "scscf: --min-expires must not exceed --max-expires\n");
         goto out_cfg;
@@ -151,6 +168,29 @@ int main(int argc, char **argv)
         s.cfg.service_route = srbuf;
     }
 
+    {
+        /* Anyone who reaches the status API could DELETE registrations: off loopback it
+         * needs a token, unless the operator says otherwise. */
+        char hhost[256];
+        uint16_t hport;
+        const char *hbind = ims_cfg_str(cfg, "http"), *token = ims_cfg_str(cfg, "token");
+        if (ims_parse_hostport(hbind, hhost, sizeof(hhost), &hport, 8082)) {
+            fprintf(stderr, "scscf: --http: not host:port: %s\n", hbind);
+            goto out_cfg;
+        }
+        if (token && !*token) {
+            fprintf(stderr, "scscf: --token must not be empty\n");
+            goto out_cfg;
+        }
+        if (!loopback_host(hhost) && !token && !ims_cfg_bool(cfg, "insecure")) {
+            fprintf(stderr,
+                    "scscf: refusing to serve the status API on %s without --token (or pass "
+                    "--insecure)\n",
+                    hbind);
+            goto out_cfg;
+        }
+    }
+
     su_init();
     su_log_redirect(su_log_default, sofia_log, NULL);
     su_log_redirect(tport_log, sofia_log, NULL);
@@ -165,7 +205,9 @@ int main(int argc, char **argv)
         goto out_root;
     }
     if (scscf_location_create(&s.loc) ||
-        scscf_auth_create(s.cfg.domain, s.cfg.nonce_ttl, &s.auth)) {
+        scscf_auth_create(s.cfg.domain, s.cfg.nonce_ttl, &s.auth) ||
+        /* 64k addresses/IMPIs at ~100 bytes each: a few MiB at most */
+        scscf_guard_create(s.cfg.auth_fail_limit, s.cfg.auth_cooldown, 65536, &s.guard)) {
         fprintf(stderr, "scscf: out of memory\n");
         goto out_root;
     }
@@ -239,6 +281,7 @@ out_root:
     scscf_hss_free(s.hss);
     scscf_location_free(s.loc);
     scscf_auth_free(s.auth);
+    scscf_guard_free(s.guard);
     ims_loop_signals_free(sig);
     if (s.root)
         su_root_destroy(s.root);

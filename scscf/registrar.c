@@ -84,6 +84,75 @@ static void source_of(nta_incoming_t *irq, char *out, size_t len)
     msg_destroy(msg);
 }
 
+/* The address the failed-authentication limits count against: the packet's source, or,
+ * behind a P-CSCF (a Path, or received/rport on the bottom of several Vias), the UE's
+ * address as that proxy saw it: else every UE behind it would share one count. Ports are
+ * ignored, as a guesser can change them at will. */
+static void ue_address(nta_incoming_t *irq, sip_t const *sip, char *out, size_t len)
+{
+    sip_via_t const *bottom = NULL;
+    size_t n = 0;
+    for (sip_via_t const *v = sip->sip_via; v; v = v->v_next, n++)
+        bottom = v;
+    if (n >= 2 && (sip->sip_path || bottom->v_received || bottom->v_rport)) {
+        const char *h =
+            bottom->v_received && *bottom->v_received ? bottom->v_received : bottom->v_host;
+        if (h && *h) {
+            snprintf(out, len, "%s", h);
+            return;
+        }
+    }
+    msg_t *msg = nta_incoming_getrequest(irq);
+    su_addrinfo_t *ai = msg ? msg_addrinfo(msg) : NULL;
+    snprintf(out, len, "?");
+    if (ai && ai->ai_addr) {
+        su_sockaddr_t *su = (su_sockaddr_t *)ai->ai_addr;
+        char host[64];
+        if (su_inet_ntop(su->su_family, SU_ADDR(su), host, sizeof(host)))
+            snprintf(out, len, "%s", host);
+    }
+    msg_destroy(msg);
+}
+
+/* A URI port must be 1..65535, digits only; Sofia keeps it as text. */
+static bool port_ok(url_t const *u)
+{
+    unsigned long v = 0;
+    if (!u->url_port || !*u->url_port)
+        return true;
+    for (const char *c = u->url_port; *c; c++) {
+        if (*c < '0' || *c > '9')
+            return false;
+        v = v * 10 + (unsigned long)(*c - '0');
+        if (v > 65535)
+            return false;
+    }
+    return v > 0;
+}
+
+/* Control characters (C0, DEL) in a stored Contact would reach the status API and every
+ * 200 OK raw; Sofia keeps some of them inside parameters. */
+static bool has_ctl(const char *v)
+{
+    for (; v && *v; v++)
+        if ((unsigned char)*v < 0x20 || *v == 0x7f)
+            return true;
+    return false;
+}
+
+static bool contact_has_ctl(sip_contact_t const *c)
+{
+    url_t const *u = c->m_url;
+    if (has_ctl(c->m_display) || has_ctl(u->url_user) || has_ctl(u->url_password) ||
+        has_ctl(u->url_host) || has_ctl(u->url_port) || has_ctl(u->url_params) ||
+        has_ctl(u->url_headers) || has_ctl(c->m_comment))
+        return true;
+    for (int i = 0; c->m_params && c->m_params[i]; i++)
+        if (has_ctl(c->m_params[i]))
+            return true;
+    return false;
+}
+
 /* The AOR of a URI: scheme:user@host, without port, parameters or headers. */
 static int aor_of(url_t const *u, char *out, size_t len)
 {
@@ -109,11 +178,20 @@ static bool is_user_part(const char *impi, const char *impu)
     return strncmp(colon + 1, impi, n) == 0 && colon[1 + n] == '@';
 }
 
+/* Clears secrets (CK, IK) in a way the compiler may not drop as a dead store. */
+static void wipe(void *p, size_t n)
+{
+    volatile unsigned char *v = p;
+    while (n--)
+        *v++ = 0;
+}
+
 /* ---- SAR ---- */
 
 static void on_sar(void *ctx, long status, json_t *body)
 {
     scscf_t *s = ctx;
+    IMS_DEBUG("SAR answered %ld", status);
     if (status != 200) {
         s->m.sar_failed++;
         IMS_WARN("SAR not accepted by the HSS (status %ld)", status);
@@ -160,6 +238,8 @@ static void on_mar(void *ctx, long status, json_t *body)
     pending_t *p = ctx;
     scscf_t *s = p->s;
     const char *code = json_string_value(json_object_get(body, "error"));
+    IMS_DEBUG("MAR for %s answered %ld%s%s", p->impu, status, code ? ", error " : "",
+              code ? code : "");
     if (status == 0)
         return pending_error(p, SCSCF_E_HSS_UNAVAILABLE, "Retry-After: 5\r\n");
     if (status == 404)
@@ -168,13 +248,15 @@ static void on_mar(void *ctx, long status, json_t *body)
         return pending_error(p, SCSCF_E_RESYNC_FAILED, NULL);
     if (status == 403)
         return pending_error(p, SCSCF_E_IDENTITY_MISMATCH, NULL);
+    /* An HSS answering garbage is an outage like an unreachable one: tell the UE when
+     * to come back instead of letting it retry at once. */
     if (status != 200)
-        return pending_error(p, SCSCF_E_HSS_ERROR, NULL);
+        return pending_error(p, SCSCF_E_HSS_ERROR, "Retry-After: 5\r\n");
     scscf_auth_material_t m;
     if (scscf_auth_material_parse(body, &m)) {
         scscf_auth_material_clear(&m);
         IMS_WARN("MAR answer for %s is not usable", p->impu);
-        return pending_error(p, SCSCF_E_HSS_ERROR, NULL);
+        return pending_error(p, SCSCF_E_HSS_ERROR, "Retry-After: 5\r\n");
     }
     bool found;
     if (barred_refused(&m, p->impu, &found)) {
@@ -185,12 +267,32 @@ static void on_mar(void *ctx, long status, json_t *body)
         scscf_auth_material_clear(&m);
         return pending_error(p, SCSCF_E_IDENTITY_MISMATCH, NULL);
     }
-    char www[512];
+    char www[640];
+    /* TS 24.229 5.4.1.2: behind a P-CSCF (the REGISTER has a Path) the challenge carries
+     * CK and IK for it, which it removes before the UE sees the 401. A UE talking to us
+     * directly never gets them. Secrets: they are never logged. */
+    bool keys = m.scheme == SCSCF_SCHEME_AKA && p->sip->sip_path;
+    uint8_t ck[16], ik[16];
+    memcpy(ck, m.ck, sizeof(ck));
+    memcpy(ik, m.ik, sizeof(ik));
     if (scscf_auth_challenge(s->auth, s->cfg.domain, p->impu, &m, p->stale, www, sizeof(www))) {
         scscf_auth_material_clear(&m);
+        wipe(ck, sizeof(ck));
+        wipe(ik, sizeof(ik));
         return pending_error(p, SCSCF_E_INTERNAL, NULL);
     }
     scscf_auth_material_clear(&m);
+    if (keys) {
+        char ckhex[33], ikhex[33];
+        size_t w = strlen(www);
+        ims_hex_encode(ck, sizeof(ck), ckhex);
+        ims_hex_encode(ik, sizeof(ik), ikhex);
+        snprintf(www + w, sizeof(www) - w, ", ck=\"%s\", ik=\"%s\"", ckhex, ikhex);
+        wipe(ckhex, sizeof(ckhex));
+        wipe(ikhex, sizeof(ikhex));
+    }
+    wipe(ck, sizeof(ck));
+    wipe(ik, sizeof(ik));
     su_home_t home[1] = {SU_HOME_INIT(home)};
     char *hdr = NULL;
     size_t len = 0;
@@ -202,6 +304,9 @@ static void on_mar(void *ctx, long status, json_t *body)
     }
     s->m.challenges++;
     send_reply(s, p->irq, p->sip, p->src, p->impu, 401, "Unauthorized - Challenging the UE", hdr);
+    if (hdr)
+        wipe(hdr, len);
+    wipe(www, sizeof(www));
     free(hdr);
     su_home_deinit(home);
     s->pending--;
@@ -240,6 +345,7 @@ static void challenge(scscf_t *s, nta_incoming_t *irq, sip_t const *sip, const c
         json_object_set_new(b, "resync", json_pack("{s:s, s:s}", "rand", hex, "auts", ahex));
     }
     s->pending++;
+    IMS_DEBUG("MAR for %s%s", impu, rand && auts ? " with resync" : "");
     if (!b || scscf_hss_post(s->hss, "/api/v1/cx/mar", b, on_mar, p))
         pending_error(p, SCSCF_E_HSS_UNAVAILABLE, "Retry-After: 5\r\n");
 }
@@ -451,6 +557,24 @@ static void register_bindings(scscf_t *s, nta_incoming_t *irq, sip_t const *sip,
         }
     }
 
+    /* The bindings this REGISTER would leave: existing ones not removed, plus new ones. */
+    if (!star) {
+        size_t total = 0;
+        for (scscf_binding_t *b = r ? r->bindings : NULL; b; b = b->next) {
+            bool removed = false;
+            for (i = 0; i < n; i++)
+                if (plan[i].expires == 0 && find_binding(r, &plan[i]) == b)
+                    removed = true;
+            total += !removed;
+        }
+        for (i = 0; i < n; i++)
+            total += plan[i].expires > 0 && !(r && find_binding(r, &plan[i]));
+        if (total > SCSCF_MAX_CONTACTS) {
+            reply_error(s, irq, sip, src, impu, SCSCF_E_TOO_MANY_CONTACTS, NULL);
+            goto out;
+        }
+    }
+
     /* Everything is valid: apply. */
     bool was_registered = r && r->bindings;
     if (star) {
@@ -542,20 +666,52 @@ static int auth_text(msg_auth_t const *a, char *out, size_t len)
     return w < len ? 0 : E2BIG;
 }
 
+/* Answers 403 Too Many Failed Attempts when ue (with username, if given) is cooling down. */
+static bool cooling_down(scscf_t *s, nta_incoming_t *irq, sip_t const *sip, const char *src,
+                         const char *impu, const char *ue, const char *username)
+{
+    long left = scscf_guard_blocked(s->guard, ue, username, ims_now_ms());
+    if (!left)
+        return false;
+    char extra[48];
+    snprintf(extra, sizeof(extra), "Retry-After: %ld\r\n", left);
+    reply_error(s, irq, sip, src, impu, SCSCF_E_TOO_MANY_FAILURES, extra);
+    return true;
+}
+
 static void handle_register(scscf_t *s, nta_incoming_t *irq, sip_t const *sip, const char *src)
 {
     char impu[512];
     s->m.registers++;
+    IMS_DEBUG("REGISTER from %s: Call-ID %s, CSeq %u, %s, %s, %s", src, sip->sip_call_id->i_id,
+              sip->sip_cseq->cs_seq,
+              sip->sip_authorization ? "with Authorization" : "no Authorization",
+              sip->sip_path ? "with Path" : "no Path",
+              sip->sip_contact ? "with Contact" : "no Contact (a query)");
     url_t const *ru = sip->sip_request->rq_url;
     if (aor_of(sip->sip_to->a_url, impu, sizeof(impu)))
         return reply_error(s, irq, sip, src, NULL, SCSCF_E_BAD_HEADER, NULL);
     if ((ru->url_type != url_sip && ru->url_type != url_sips) || !ru->url_host ||
         strcasecmp(ru->url_host, s->cfg.domain) != 0)
         return reply_error(s, irq, sip, src, impu, SCSCF_E_NOT_HOME_DOMAIN, NULL);
+    size_t ncontacts = 0;
+    for (sip_contact_t const *c = sip->sip_contact; c; c = c->m_next, ncontacts++) {
+        if (c->m_url->url_type != url_any && !port_ok(c->m_url))
+            return reply_error(s, irq, sip, src, impu, SCSCF_E_BAD_CONTACT_PORT, NULL);
+        if (contact_has_ctl(c))
+            return reply_error(s, irq, sip, src, impu, SCSCF_E_CONTACT_CONTROL_CHARS, NULL);
+    }
+    if (ncontacts > SCSCF_MAX_CONTACTS)
+        return reply_error(s, irq, sip, src, impu, SCSCF_E_TOO_MANY_CONTACTS, NULL);
 
+    char ue[80];
+    ue_address(irq, sip, ue, sizeof(ue));
     msg_auth_t const *au = our_credentials(s, sip);
-    if (!au)
+    if (!au) {
+        if (cooling_down(s, irq, sip, src, impu, ue, NULL))
+            return;
         return challenge(s, irq, sip, src, impu, NULL, false, NULL, NULL);
+    }
 
     char text[IMS_DIGEST_MAX + 1];
     ims_digest_params_t *dp = malloc(sizeof(*dp));
@@ -575,13 +731,25 @@ static void handle_register(scscf_t *s, nta_incoming_t *irq, sip_t const *sip, c
         free(dp);
         return reply_error(s, irq, sip, src, impu, SCSCF_E_BAD_AUTH, NULL);
     }
+    /* Refused before the check: during the cooldown even the right password fails, so
+     * guessing gains nothing. */
+    if (cooling_down(s, irq, sip, src, impu, ue, dp->username)) {
+        free(dp);
+        return;
+    }
     const scscf_auth_material_t *m = NULL;
     uint8_t rand[16];
     scscf_auth_result_t r = scscf_auth_check(s->auth, "REGISTER", impu, dp->username, dp->nonce,
                                              dp->uri, dp->nc, dp->cnonce, dp->qop, dp->response,
                                              dp->auts && *dp->auts ? dp->auts : NULL, &m, rand);
+    static const char *const verdicts[] = {"ok",          "unknown nonce",  "stale",
+                                           "replayed nc", "wrong response", "identity mismatch",
+                                           "resync"};
+    IMS_DEBUG("credentials of %s for %s (UE address %s): %s", dp->username, impu, ue,
+              (unsigned)r < sizeof(verdicts) / sizeof(verdicts[0]) ? verdicts[r] : "?");
     switch (r) {
     case SCSCF_AUTH_OK:
+        scscf_guard_succeeded(s->guard, ue, dp->username, ims_now_ms());
         register_bindings(s, irq, sip, src, impu, m);
         break;
     case SCSCF_AUTH_UNKNOWN_NONCE:
@@ -599,6 +767,10 @@ static void handle_register(scscf_t *s, nta_incoming_t *irq, sip_t const *sip, c
         break;
     case SCSCF_AUTH_FAILED:
     default:
+        if (scscf_guard_failed(s->guard, ue, dp->username, ims_now_ms()))
+            IMS_WARN("too many failed authentications from %s (last for %s): refused for "
+                     "%ld s",
+                     ue, impu, s->cfg.auth_cooldown);
         reply_error(s, irq, sip, src, impu, SCSCF_E_AUTH_FAILED, NULL);
         break;
     }
@@ -658,6 +830,7 @@ static void on_tick(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
     scscf_t *s = arg;
     scscf_location_expire(s->loc, ims_wall_s(), on_expired, s);
     scscf_auth_purge(s->auth, (int64_t)ims_now_ms());
+    scscf_guard_purge(s->guard, ims_now_ms());
     scscf_location_flush(s->loc);
 }
 

@@ -48,6 +48,19 @@ static const scscf_reply_entry_t table[SCSCF_E_COUNT] = {
     [SCSCF_E_NOT_IMPLEMENTED] = {501, "Not Implemented",
                                  "This S-CSCF handles only REGISTER and OPTIONS",
                                  "not_implemented"},
+    [SCSCF_E_TOO_MANY_FAILURES] = {403, "Forbidden - Too Many Failed Attempts",
+                                   "Too many failed authentications from this address; retry "
+                                   "after the cooldown",
+                                   "too_many_failures"},
+    [SCSCF_E_BAD_CONTACT_PORT] = {400, "Bad Request - Invalid Contact Port",
+                                  "A Contact port must be a number from 1 to 65535",
+                                  "bad_contact_port"},
+    [SCSCF_E_CONTACT_CONTROL_CHARS] = {400, "Bad Request - Control Characters In Contact",
+                                       "A Contact must not contain control characters",
+                                       "contact_control_chars"},
+    [SCSCF_E_TOO_MANY_CONTACTS] = {403, "Forbidden - Too Many Contacts",
+                                   "At most 20 contacts per registration; remove some first",
+                                   "too_many_contacts"},
 };
 
 const scscf_reply_entry_t *scscf_reply_get(scscf_err_t e)

@@ -41,13 +41,20 @@ typedef enum {
     SCSCF_E_AUTH_FAILED,       /* wrong digest response */
     SCSCF_E_RESYNC_FAILED,     /* HSS refused AUTS */
     SCSCF_E_INTERVAL_TOO_BRIEF,
-    SCSCF_E_OUT_OF_ORDER,    /* same Call-ID, CSeq not above the binding's (RFC 3261 10.3) */
-    SCSCF_E_HSS_UNAVAILABLE, /* HSS unreachable or too slow */
-    SCSCF_E_HSS_ERROR,       /* HSS answered something unusable */
-    SCSCF_E_INTERNAL,        /* out of memory and similar */
-    SCSCF_E_NOT_IMPLEMENTED, /* method other than REGISTER/OPTIONS */
+    SCSCF_E_OUT_OF_ORDER,          /* same Call-ID, CSeq not above the binding's (RFC 3261 10.3) */
+    SCSCF_E_HSS_UNAVAILABLE,       /* HSS unreachable or too slow */
+    SCSCF_E_HSS_ERROR,             /* HSS answered something unusable */
+    SCSCF_E_INTERNAL,              /* out of memory and similar */
+    SCSCF_E_NOT_IMPLEMENTED,       /* method other than REGISTER/OPTIONS */
+    SCSCF_E_TOO_MANY_FAILURES,     /* the UE address is in its failed-authentication cooldown */
+    SCSCF_E_BAD_CONTACT_PORT,      /* a Contact port outside 1..65535 */
+    SCSCF_E_CONTACT_CONTROL_CHARS, /* control characters in a Contact */
+    SCSCF_E_TOO_MANY_CONTACTS,     /* more than SCSCF_MAX_CONTACTS bindings for one IMPI */
     SCSCF_E_COUNT
 } scscf_err_t;
+
+/* Bindings one registration (IMPI) may hold: bounds every 200 OK and the store. */
+#define SCSCF_MAX_CONTACTS 20
 
 typedef struct scscf_reply_entry {
     int status;
@@ -165,6 +172,22 @@ scscf_auth_result_t scscf_auth_check(scscf_auth_t *a, const char *method, const 
 void scscf_auth_purge(scscf_auth_t *a, int64_t now_ms);
 size_t scscf_auth_count(scscf_auth_t *a);
 
+/* ---- guard.c: failed-authentication limits per UE address ---- */
+typedef struct scscf_guard scscf_guard_t;
+
+/* limit failures start a cooldown of cooldown_s; at most cap entries are kept. */
+int scscf_guard_create(long limit, long cooldown_s, size_t cap, scscf_guard_t **out);
+void scscf_guard_free(scscf_guard_t *g);
+/* Seconds left of the cooldown of addr (or of addr with impi, when impi is given), or 0. */
+long scscf_guard_blocked(scscf_guard_t *g, const char *addr, const char *impi, uint64_t now_ms);
+/* Counts a failed authentication; true when it started a cooldown. */
+bool scscf_guard_failed(scscf_guard_t *g, const char *addr, const char *impi, uint64_t now_ms);
+/* A successful authentication resets the (addr, impi) count. */
+void scscf_guard_succeeded(scscf_guard_t *g, const char *addr, const char *impi, uint64_t now_ms);
+/* Forgets entries neither blocked nor failed within the last cooldown. */
+void scscf_guard_purge(scscf_guard_t *g, uint64_t now_ms);
+size_t scscf_guard_count(scscf_guard_t *g);
+
 /* ---- hss_client.c: Cx over HTTP with libcurl multi on su_root ---- */
 typedef struct scscf_hss scscf_hss_t;
 /* status: HTTP status, or 0 when the HSS was unreachable / timed out. body may be NULL. */
@@ -187,6 +210,7 @@ typedef struct scscf_metrics {
 typedef struct scscf_config {
     const char *sip, *domain, *service_route, *server_header, *host;
     long min_expires, max_expires, nonce_ttl;
+    long auth_fail_limit, auth_cooldown;
     char scscf_uri[256];
 } scscf_config_t;
 
@@ -198,6 +222,7 @@ struct scscf {
     scscf_location_t *loc;
     scscf_auth_t *auth;
     scscf_hss_t *hss;
+    scscf_guard_t *guard;
     su_timer_t *tick;
     scscf_metrics_t m;
     unsigned pending;

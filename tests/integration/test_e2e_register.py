@@ -12,6 +12,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+from scscf_util import aka_ue  # noqa: E402
 from test_pcscf_proxy import request, sip_raw, status_of  # noqa: E402
 
 D = harness.DOMAIN
@@ -191,13 +192,35 @@ class E2eTest(unittest.TestCase):
         self.assertEqual(allregs["total"], 0, allregs)
 
     def test_aka_subscriber(self):
+        # Debug logging on both CSCFs, so "CK/IK never logged" is checked at the most
+        # talkative level.
+        self.pcscf.stop()
+        self.scscf.stop()
+        self.scscf = harness.Scscf(self.hss.url, extra=["--log-level", "debug"])
+        self.addCleanup(self.scscf.stop)
+        self.pcscf = harness.Pcscf(f"sip:127.0.0.1:{self.scscf.sip_port}",
+                                   extra=["--log-level", "debug"])
+        self.addCleanup(self.pcscf.stop)
         self.hss.provision(AKA_SUB)
         user = AKA_SUB["imsi"]
         trace, port = self.ue(user=user, scenario="e2e_uac_register_aka.xml", password="unused")
         r401 = message(trace, "SIP/2.0 401")
         www = header(r401, "WWW-Authenticate")[0]
         self.assertIn("AKAv1-MD5", www)
+        # The S-CSCF sent CK/IK toward the P-CSCF (TS 24.229 5.4.1.2), which kept and
+        # removed them: the UE never sees them, and neither daemon logs them.
         self.assertNotRegex(www, r"(?i)\b(ck|ik)=")
+        st, _, metrics = harness.http("GET", self.pcscf.url + "/metrics")
+        self.assertRegex(metrics, r"(?m)^pcscf_aka_keys_stripped_total 1$", metrics)
+        nonce = re.search(r'nonce="([^"]+)"', www).group(1)
+        v = aka_ue(AKA_SUB["auth"]["k"], AKA_SUB["auth"]["op"], nonce, opc=False)
+        self.assertTrue(v["mac_ok"], v)
+        for d in (self.pcscf, self.scscf):
+            log = d.log().lower()
+            for name in ("ck", "ik"):
+                self.assertNotIn(v[name].lower(), log, f"{name} in the {d.name} log")
+        self.assertNotIn(v["ck"].lower(), trace.lower())
+        self.assertNotIn(v["ik"].lower(), trace.lower())
         self.assertIsNotNone(message(trace, "SIP/2.0 200"), trace)
         st, body = self.regs(self.pcscf, f"sip:{user}@{D}")
         self.assertEqual(st, 200, body)

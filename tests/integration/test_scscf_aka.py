@@ -72,6 +72,26 @@ class ScscfAka(H.unittest.TestCase):
     def test_akav2(self):
         self.run_version(2)
 
+    def test_ck_ik_only_toward_a_pcscf(self):
+        """TS 24.229 5.4.1.2: with a Path (the REGISTER came through a P-CSCF) the 401
+        carries ck/ik for the P-CSCF; a UE talking to the S-CSCF directly never gets them.
+        Neither is ever logged."""
+        imsi, impi, ue = self.sub()
+        c = ue.register(path=True)
+        self.assertEqual(c.status, 401, c.text)
+        nonce = c.param("www-authenticate", "nonce")
+        v = aka_ue(K, OPC, nonce)
+        self.assertEqual(c.param("www-authenticate", "ck"), v["ck"], c.text)
+        self.assertEqual(c.param("www-authenticate", "ik"), v["ik"], c.text)
+        direct = ue.register(path=False)
+        self.assertEqual(direct.status, 401, direct.text)
+        self.assertNotRegex(direct.h("www-authenticate"), r"(?i)\b(ck|ik)=", direct.text)
+        v2 = aka_ue(K, OPC, direct.param("www-authenticate", "nonce"))
+        log = self.scscf.log().lower()
+        for secret in (v["ck"], v["ik"], v2["ck"], v2["ik"]):
+            self.assertNotIn(secret.lower(), log)
+            self.assertNotIn(secret.lower(), direct.text.lower())
+
     def test_akav1_wrong_res(self):
         imsi, impi, ue = self.sub()
         nonce = self.challenge(ue, "AKAv1-MD5")

@@ -4,6 +4,7 @@ by a raw UDP/TCP UE so that every header (and every broken one) is under the tes
 import os
 import sys
 import time
+import hashlib
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -288,6 +289,78 @@ class ScscfRegister(H.unittest.TestCase):
         st, _, body = self.status(impu)
         self.assertEqual(st, 200)
         self.assertEqual(len(body["contacts"]), 1)
+
+    def test_contact_port_out_of_range(self):
+        """A port above 65535 (or 0) is no address: refused before any HSS query, nothing
+        stored (a uint16 truncation would have made 70596 into 5060)."""
+        sub = self.subscriber(password="q")
+        impu = f"sip:{sub['imsi']}@{D}"
+        ue = self.ue(sub["imsi"])
+        for port in ("65536", "70596", "0", "99999999999999999999"):
+            r = ue.register(contact=f"<sip:{sub['imsi']}@127.0.0.1:{port}>")
+            self.assertError(r, 400, "Bad Request - Invalid Contact Port")
+        self.assertEqual(self.status(impu)[0], 404)
+        r = self.auth_register(ue, sub, "q", contact=f"<sip:{sub['imsi']}@127.0.0.1:65535>")
+        self.assertEqual(r.status, 200, r.text)
+
+    def test_contact_control_characters(self):
+        sub = self.subscriber(password="c")
+        impu = f"sip:{sub['imsi']}@{D}"
+        ue = self.ue(sub["imsi"])
+        for bad in (f"<sip:{sub['imsi']}@127.0.0.1:5070;x=a\x01b>",
+                    f"<sip:{sub['imsi']}@127.0.0.1:5070;x=a\x7fb>",
+                    f"<sip:a\x01b@127.0.0.1:5070>",
+                    f"\"a\x01b\" <sip:{sub['imsi']}@127.0.0.1:5070>"):
+            r = ue.register(contact=bad)
+            self.assertError(r, 400, "Bad Request - Control Characters In Contact")
+        self.assertEqual(self.status(impu)[0], 404)
+
+    def test_contact_cap(self):
+        """At most 20 bindings per registration: one REGISTER with more, or one that would
+        take the total past 20, is refused and changes nothing."""
+        sub = self.subscriber(password="m")
+        impu = f"sip:{sub['imsi']}@{D}"
+        ue = self.ue(sub["imsi"])
+        many = ", ".join(f"<sip:{sub['imsi']}@127.0.0.1:{41000 + i}>" for i in range(21))
+        r = ue.register(contact=many)
+        self.assertError(r, 403, "Forbidden - Too Many Contacts")
+        first = ", ".join(f"<sip:{sub['imsi']}@127.0.0.1:{41000 + i}>" for i in range(15))
+        self.assertEqual(self.auth_register(ue, sub, "m", contact=first).status, 200)
+        more = ", ".join(f"<sip:{sub['imsi']}@127.0.0.1:{42000 + i}>" for i in range(6))
+        r = self.auth_register(ue, sub, "m", contact=more)
+        self.assertError(r, 403, "Forbidden - Too Many Contacts")
+        self.assertEqual(len(self.status(impu)[2]["contacts"]), 15)
+        # Replacing (expires=0 on one, a new one) stays within the cap and is fine.
+        swap = (f"<sip:{sub['imsi']}@127.0.0.1:41000>;expires=0, " +
+                ", ".join(f"<sip:{sub['imsi']}@127.0.0.1:{42000 + i}>" for i in range(6)))
+        r = self.auth_register(ue, sub, "m", contact=swap)
+        self.assertEqual(r.status, 200, r.text)
+        self.assertEqual(len(self.status(impu)[2]["contacts"]), 20)
+
+    def test_debug_log_explains_a_registration(self):
+        """--log-level debug says what happened at each step (request, MAR, credential
+        verdict, SAR), never a password or HA1."""
+        sc = H.Scscf(self.hss.url, extra=["--log-level", "debug"])
+        self.addCleanup(sc.stop)
+        sub = self.subscriber(password="dbg-secret")
+        ue = self.ue(sub["imsi"], port=sc.sip_port)
+        self.assertEqual(ue.register_digest(password="wrong")[1].status, 403)
+        self.assertEqual(ue.register_digest(password="dbg-secret")[1].status, 200)
+        log = sc.log()
+        self.assertRegex(log, r"debug: REGISTER from udp:127\.0\.0\.1:\d+: Call-ID ")
+        self.assertRegex(log, rf"debug: MAR for sip:{sub['imsi']}@")
+        self.assertRegex(log, r"debug: MAR for \S+ answered 200")
+        self.assertRegex(log, r"debug: credentials of \S+ for \S+ \(UE address 127\.0\.0\.1\): "
+                              r"wrong response")
+        self.assertRegex(log, r"debug: credentials of .*: ok")
+        deadline = time.time() + 10  # the SAR goes out after the 200 OK
+        while "debug: SAR answered 200" not in log and time.time() < deadline:
+            time.sleep(0.1)
+            log = sc.log()
+        self.assertIn("debug: SAR answered 200", log)
+        self.assertNotIn("dbg-secret", log)
+        ha1 = hashlib.md5(f"{sub['imsi']}:{D}:dbg-secret".encode()).hexdigest()
+        self.assertNotIn(ha1, log)
 
     def test_cseq_out_of_order(self):
         sub = self.subscriber(password="o")
