@@ -251,6 +251,9 @@ static void test_unknown_and_missing(void **state)
     assert_string_equal(err, "unknown flag '--domian' (try --help)");
     assert_int_equal(load(&cfg, err, sizeof(err), "--nope=1", NULL), IMS_CFG_ERROR);
     assert_string_equal(err, "unknown flag '--nope' (try --help)");
+    /* User input quoted in an error cannot break it into several lines. */
+    assert_int_equal(load(&cfg, err, sizeof(err), "--a\nb\r", NULL), IMS_CFG_ERROR);
+    assert_string_equal(err, "unknown flag '--a?b?' (try --help)");
     assert_int_equal(load(&cfg, err, sizeof(err), "stray", NULL), IMS_CFG_ERROR);
     assert_non_null(strstr(err, "'stray'"));
     assert_int_equal(load(&cfg, err, sizeof(err), "--domain", NULL), IMS_CFG_ERROR);
