@@ -141,6 +141,7 @@ int main(int argc, char **argv)
     };
 
     su_init();
+    ims_loop_whole_ms_clock();
     su_log_redirect(su_log_default, sofia_logger, NULL);
     su_log_redirect(nta_log, sofia_logger, NULL);
     su_log_redirect(tport_log, sofia_logger, NULL);

@@ -16,6 +16,7 @@
 #include <sofia-sip/msg_addr.h>
 #include <sofia-sip/msg_header.h>
 #include <sofia-sip/nta_tag.h>
+#include <sofia-sip/tport_tag.h>
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_protos.h>
 #include <sofia-sip/sip_status.h>
@@ -873,9 +874,23 @@ int pcscf_create(su_root_t *root, const pcscf_conf_t *conf, pcscf_t **out, char 
         snprintf(err, errlen, "cannot bind SIP %s (UDP+TCP): %s", conf->sip, strerror(rc));
         goto fail;
     }
-    p->agent = nta_agent_create(root, URL_STRING_MAKE(contact), NULL, NULL, NTATAG_SERVER_RPORT(2),
-                                NTATAG_CLIENT_RPORT(1), NTATAG_USE_NAPTR(0), NTATAG_USE_SRV(0),
-                                NTATAG_UA(0), NTATAG_BAD_REQ_MASK(0), TAG_END());
+    /* 64*T1 is both Timer F (an unanswered client transaction) and Timer J (how long a
+     * completed server transaction is kept to absorb retransmissions). The 32 s default
+     * held every REGISTER and its answer for half a minute: most of the P-CSCF's memory
+     * under load. Our own --timeout-ms timer answers a silent S-CSCF first, so 64*T1 only
+     * needs to outlast it; 4 s still covers a UE's retransmissions (T2 = 4 s), and a
+     * --timeout-ms of 31 s or more keeps the default, as before. A 4 MiB UDP receive
+     * buffer (the kernel default is ~200 KiB) absorbs bursts instead of dropping them
+     * into retransmissions; the kernel caps it at net.core.rmem_max. */
+    long t1x64 = p->timeout_ms + 1000;
+    if (t1x64 < 4000)
+        t1x64 = 4000;
+    if (t1x64 > 32000)
+        t1x64 = 32000;
+    p->agent = nta_agent_create(
+        root, URL_STRING_MAKE(contact), NULL, NULL, NTATAG_SERVER_RPORT(2), NTATAG_CLIENT_RPORT(1),
+        NTATAG_USE_NAPTR(0), NTATAG_USE_SRV(0), NTATAG_UA(0), NTATAG_BAD_REQ_MASK(0),
+        NTATAG_SIP_T1X64((unsigned)t1x64), TPTAG_UDP_RMEM(4 << 20), TAG_END());
     if (!p->agent) {
         snprintf(err, errlen, "cannot bind SIP %s (UDP+TCP): %s", conf->sip, strerror(errno));
         rc = errno ? errno : EADDRINUSE;

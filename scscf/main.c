@@ -12,6 +12,7 @@
 
 #include <sofia-sip/su.h>
 #include <sofia-sip/su_log.h>
+#include <sofia-sip/tport_tag.h>
 
 #include "ims/cfg.h"
 #include "ims/log.h"
@@ -192,6 +193,7 @@ int main(int argc, char **argv)
     }
 
     su_init();
+    ims_loop_whole_ms_clock();
     su_log_redirect(su_log_default, sofia_log, NULL);
     su_log_redirect(tport_log, sofia_log, NULL);
     su_log_redirect(nta_log, sofia_log, NULL);
@@ -232,7 +234,11 @@ int main(int argc, char **argv)
                                NTATAG_SIP_T1X64(4000),
                                /* answer a retransmission of a REGISTER still waiting for the
                                   HSS with 100 Trying, so the UE backs off to T2 */
-                               NTATAG_EXTRA_100(1), TAG_END());
+                               NTATAG_EXTRA_100(1),
+                               /* a 4 MiB UDP receive buffer (kernel default ~200 KiB,
+                                  capped at net.core.rmem_max) absorbs bursts instead of
+                                  dropping them into retransmissions */
+                               TPTAG_UDP_RMEM(4 << 20), TAG_END());
     if (!s.agent) {
         fprintf(stderr,
                 "scscf: cannot listen for SIP on %s (UDP+TCP): port in use or address not "

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <sofia-sip/su.h>
+#include <sofia-sip/su_time.h>
 
 #include "ims/log.h"
 
@@ -172,4 +173,31 @@ void ims_loop_signals_free(ims_loop_signals_t *s)
         su_root_deregister(s->root, s->index);
     close(s->fd);
     free(s);
+}
+
+/* Sofia's test hook, exported by the library but not declared in its headers: su_time()
+ * reads the clock and then passes the result through it. */
+extern void (*_su_time)(su_time_t *tv);
+
+static void (*prev_su_time)(su_time_t *tv);
+
+static void whole_ms_time(su_time_t *tv)
+{
+    if (prev_su_time)
+        prev_su_time(tv);
+    if (!tv || tv->tv_usec % 1000 == 0)
+        return;
+    tv->tv_usec += 1000 - tv->tv_usec % 1000;
+    if (tv->tv_usec >= 1000000) {
+        tv->tv_usec -= 1000000;
+        tv->tv_sec++;
+    }
+}
+
+void ims_loop_whole_ms_clock(void)
+{
+    if (_su_time == whole_ms_time)
+        return;
+    prev_su_time = _su_time;
+    _su_time = whole_ms_time;
 }

@@ -1,5 +1,5 @@
-/* Unit tests for common/src/loop.c: an external-mode HTTP server served by a su_root loop
- * (requests from another thread), and SIGTERM breaking the loop through the signalfd. */
+/* Unit tests for common/src/loop.c: external-mode HTTP on a su_root loop (requests from
+ * another thread), SIGTERM through the signalfd, and the no-spin whole-ms clock. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -196,12 +196,50 @@ static void test_raise_breaks_loop(void **state)
     su_timer_destroy(t);
 }
 
+static int prepolls, ticks;
+
+static void count_prepoll(su_prepoll_magic_t *m, su_root_t *r)
+{
+    prepolls++;
+}
+
+static void tick_cb(su_root_magic_t *m, su_timer_t *t, su_timer_arg_t *arg)
+{
+    if (++ticks == 10)
+        su_root_break(arg);
+    else
+        su_timer_set_interval(t, tick_cb, arg, 3);
+}
+
+/* A timer due in under a millisecond made su_root call epoll_wait(0) over and over until
+ * the deadline passed; with the whole-millisecond clock a timer costs a loop turn or two.
+ * Counts loop turns, not time: ten 3 ms timers spun hundreds of turns before. */
+static void test_whole_ms_clock_no_spin(void **state)
+{
+    ims_loop_whole_ms_clock();
+    ims_loop_whole_ms_clock(); /* a second call must not chain the hook onto itself */
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(su_now().tv_usec % 1000, 0);
+    su_timer_t *t = su_timer_create(su_root_task(root), 0);
+    assert_non_null(t);
+    assert_int_equal(su_root_add_prepoll(root, count_prepoll, NULL), 0);
+    prepolls = ticks = 0;
+    su_timer_set_interval(t, tick_cb, root, 3);
+    run_loop_bounded();
+    su_root_remove_prepoll(root);
+    su_timer_destroy(t);
+    assert_int_equal(ticks, 10);
+    assert_true(prepolls <= 40);
+}
+
 int main(void)
 {
     ims_log_init("test_loop", IMS_LOG_WARN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_http_on_loop_and_sigterm, setup, teardown),
         cmocka_unit_test_setup_teardown(test_raise_breaks_loop, setup, teardown),
+        /* last: the clock hook stays installed for the rest of the process */
+        cmocka_unit_test_setup_teardown(test_whole_ms_clock_no_spin, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,4 +22,12 @@ typedef struct ims_loop_signals ims_loop_signals_t;
 int ims_loop_signals_init(su_root_t *root, ims_loop_signals_t **out);
 void ims_loop_signals_free(ims_loop_signals_t *s);
 
+/* Makes Sofia's clock (su_now, which every su_timer uses) read whole milliseconds,
+ * rounded up. su_root waits in whole milliseconds and truncates: a timer due in less
+ * than 1 ms made it call epoll_wait(0) in a loop until the deadline passed, thousands
+ * of empty wake-ups a second while transactions were pending. With whole-millisecond
+ * deadlines the wait is exact. Timers may fire up to 1 ms early. Call once, after
+ * su_init() and before creating timers or the nta agent. */
+void ims_loop_whole_ms_clock(void);
+
 #endif
