@@ -54,6 +54,22 @@ def free_port(kind=socket.SOCK_STREAM, both=True, host="127.0.0.1"):
     raise RuntimeError("no free port")
 
 
+def free_port_pair(host="127.0.0.1"):
+    """A port free for UDP and TCP whose successor is free for TCP too: baresip listens
+    for TLS on sip_listen's port + 1 even when told to use UDP only."""
+    for _ in range(200):
+        port = free_port(host=host)
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind((host, port + 1))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
+    raise RuntimeError("no free port pair")
+
+
 def tmpdir(prefix="ims-test-"):
     d = tempfile.mkdtemp(prefix=prefix)
     atexit.register(shutil.rmtree, d, True)

@@ -229,7 +229,7 @@ class E2eTest(unittest.TestCase):
     @unittest.skipIf(shutil.which("baresip") is None, "baresip is not installed")
     def test_baresip_registers_through_pcscf(self):
         conf = harness.tmpdir("ims-baresip-")
-        port = harness.free_port()
+        port = harness.free_port_pair()
         with open(os.path.join(conf, "config"), "w") as f:
             f.write("poll_method epoll\n"
                     f"sip_listen 127.0.0.1:{port}\n"

@@ -11,7 +11,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (DEMO, DOMAIN, Daemon, bin_path, free_port, http, main, sipp,  # noqa: E402
+from harness import (DEMO, DOMAIN, Daemon, bin_path, free_port, free_port_pair, http, main, sipp,  # noqa: E402
                      tmpdir)
 from test_lab_runner import LabRun  # noqa: E402
 
@@ -134,7 +134,7 @@ class ThroughTheLab(unittest.TestCase):
         if shutil.which("baresip") is None:
             self.skipTest("baresip (Debian package baresip) is not installed")
         conf = tmpdir("ims-baresip-")
-        port = free_port()
+        port = free_port_pair()
         with open(os.path.join(conf, "config"), "w") as f:
             f.write(f"sip_listen 127.0.0.1:{port}\nsip_transports udp\n"
                     "module_path /usr/lib/baresip/modules\nmodule g711.so\n"
