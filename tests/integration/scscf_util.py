@@ -192,3 +192,23 @@ def aka_password(version, res, ik, ck):
         return res
     mac = hmac.new(res + ik + ck, b"http-digest-akav2-password", hashlib.md5).digest()
     return base64.b64encode(mac)
+
+
+def sipp_aka(test, run_once, k, op_or_opc, opc=False, tries=4):
+    """Runs a SIPp AKA scenario via run_once() -> (rc, trace, out). SIPp 3.6 keeps the
+    AKAv1 password (RES) as a C string, so it answers wrongly when RES contains a zero
+    byte (~3% of random challenges). A failed run is retried only when the USIM
+    computation proves that was the cause; any other failure is returned as is.
+    Returns (rc, trace, out, attempts)."""
+    for attempt in range(1, tries + 1):
+        rc, trace, out = run_once()
+        if rc == 0:
+            return rc, trace, out, attempt
+        nonces = re.findall(r'WWW-Authenticate:[^\r\n]*?[\s,]nonce="([^"]+)"[^\r\n]*AKAv1-MD5',
+                            trace, re.I)
+        if not nonces:
+            return rc, trace, out, attempt
+        res = bytes.fromhex(aka_ue(k, op_or_opc, nonces[-1], opc=opc)["res"])
+        if 0 not in res:
+            return rc, trace, out, attempt
+    return rc, trace, out, attempt

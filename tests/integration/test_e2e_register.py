@@ -12,7 +12,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from scscf_util import aka_ue  # noqa: E402
+from scscf_util import aka_ue, sipp_aka  # noqa: E402
 from test_pcscf_proxy import request, sip_raw, status_of  # noqa: E402
 
 D = harness.DOMAIN
@@ -49,14 +49,21 @@ class E2eTest(unittest.TestCase):
     def ue(self, contact_port=None, transport="u1", expires=300, contact=None, user=USER,
            scenario="pcscf_uac_register.xml", password="1234", port=None):
         port = port or harness.free_port()
+        rc, trace, out = self.ue_run(contact_port, transport, expires, contact, user,
+                                     scenario, password, port)
+        self.assertEqual(rc, 0, f"UE scenario failed:\n{out}\n{trace}\n{self.logs()}")
+        return trace, port
+
+    def ue_run(self, contact_port=None, transport="u1", expires=300, contact=None, user=USER,
+               scenario="pcscf_uac_register.xml", password="1234", port=None):
+        port = port or harness.free_port()
         contact = contact or f"<sip:{user}@127.0.0.1:{contact_port or port};ob>"
         rc, trace, out = harness.sipp(
             scenario, f"127.0.0.1:{self.pcscf.sip_port}",
             extra=["-key", "domain", D, "-key", "user", user, "-key", "expires", str(expires),
                    "-key", "contact", contact, "-p", str(port), "-t", transport, "-au", user,
                    "-ap", password, "-auth_uri", D])
-        self.assertEqual(rc, 0, f"UE scenario failed:\n{out}\n{trace}\n{self.logs()}")
-        return trace, port
+        return rc, trace, out
 
     def regs(self, which, impu=IMPU):
         st, _, body = harness.http("GET", which.url + "/api/v1/registrations/"
@@ -203,7 +210,11 @@ class E2eTest(unittest.TestCase):
         self.addCleanup(self.pcscf.stop)
         self.hss.provision(AKA_SUB)
         user = AKA_SUB["imsi"]
-        trace, port = self.ue(user=user, scenario="e2e_uac_register_aka.xml", password="unused")
+        rc, trace, out, attempts = sipp_aka(
+            self, lambda: self.ue_run(user=user, scenario="e2e_uac_register_aka.xml",
+                                      password="unused"),
+            AKA_SUB["auth"]["k"], AKA_SUB["auth"]["op"])
+        self.assertEqual(rc, 0, f"UE scenario failed:\n{out}\n{trace}\n{self.logs()}")
         r401 = message(trace, "SIP/2.0 401")
         www = header(r401, "WWW-Authenticate")[0]
         self.assertIn("AKAv1-MD5", www)
@@ -211,7 +222,8 @@ class E2eTest(unittest.TestCase):
         # removed them: the UE never sees them, and neither daemon logs them.
         self.assertNotRegex(www, r"(?i)\b(ck|ik)=")
         st, _, metrics = harness.http("GET", self.pcscf.url + "/metrics")
-        self.assertRegex(metrics, r"(?m)^pcscf_aka_keys_stripped_total 1$", metrics)
+        # One challenge per attempt (see sipp_aka), each one stripped.
+        self.assertRegex(metrics, rf"(?m)^pcscf_aka_keys_stripped_total {attempts}$", metrics)
         nonce = re.search(r'nonce="([^"]+)"', www).group(1)
         v = aka_ue(AKA_SUB["auth"]["k"], AKA_SUB["auth"]["op"], nonce, opc=False)
         self.assertTrue(v["mac_ok"], v)

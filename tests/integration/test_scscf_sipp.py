@@ -7,6 +7,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as H  # noqa: E402
+from scscf_util import sipp_aka  # noqa: E402
 
 D = H.DOMAIN
 # SIPp takes K, OP and AMF as raw bytes in the scenario's [authentication aka_K=...]
@@ -53,8 +54,12 @@ class ScscfSipp(H.unittest.TestCase):
         imsi = "432011555000001"
         self.hss.provision({"imsi": imsi, "auth": {"scheme": "aka", "k": AKA_K.hex(),
                                                    "op": AKA_OP.hex(), "amf": AKA_AMF.hex()}})
-        self.run_sipp("scscf_aka_register.xml",
-                      ["-s", imsi, "-au", f"{imsi}@{D}", "-ap", "x"])
+        rc, trace, out, _ = sipp_aka(
+            self, lambda: H.sipp("scscf_aka_register.xml", self.remote, timeout=20,
+                                 extra=["-auth_uri", D, "-s", imsi, "-au", f"{imsi}@{D}",
+                                        "-ap", "x"]),
+            AKA_K.hex(), AKA_OP.hex())
+        self.assertEqual(rc, 0, f"{out}\n{trace}\n{self.scscf.log()}")
         st, _, body = H.http("GET", f"{self.scscf.url}/api/v1/registrations/sip:{imsi}@{D}")
         self.assertEqual(st, 200)
         self.assertEqual(body["contacts"][0]["expires_in"] > 500, True)
