@@ -393,31 +393,10 @@ static void subscriber(hss_ctx_t *ctx, const char *imsi, const ims_http_req_t *r
     }
 }
 
-/* Percent-decoding, once (a '+' stays a '+': tel:+1... must survive). */
-static int url_decode(const char *in, char *out, size_t outlen)
-{
-    size_t o = 0;
-    for (size_t i = 0; in[i]; i++) {
-        char c = in[i];
-        if (c == '%' && isxdigit((unsigned char)in[i + 1]) && isxdigit((unsigned char)in[i + 2])) {
-            char hex[3] = {in[i + 1], in[i + 2], 0};
-            c = (char)strtol(hex, NULL, 16);
-            i += 2;
-            if (c == '\0')
-                return EINVAL;
-        }
-        if (o + 1 >= outlen)
-            return E2BIG;
-        out[o++] = c;
-    }
-    out[o] = '\0';
-    return 0;
-}
-
 static void impu_lookup(hss_ctx_t *ctx, const char *raw, ims_http_resp_t *resp)
 {
     char uri[HSS_URI_MAX + 1], imsi[HSS_IMSI_MAX + 1];
-    if (url_decode(raw, uri, sizeof(uri)) != 0 || !hss_valid_uri(uri)) {
+    if (ims_url_decode(raw, uri, sizeof(uri)) != 0 || !hss_valid_uri(uri)) {
         ims_http_resp_error(resp, 404, "not_found", "no subscriber holds that IMPU");
         return;
     }

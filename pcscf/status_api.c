@@ -7,27 +7,7 @@
 #include <string.h>
 
 #include "ims/http_server.h"
-
-/* Percent-decodes a path segment (IMPUs contain ':' and '@', often encoded). */
-static int url_decode(const char *in, char *out, size_t cap)
-{
-    size_t o = 0;
-    for (size_t i = 0; in[i]; i++) {
-        char c = in[i];
-        if (c == '%') {
-            unsigned v;
-            if (!in[i + 1] || !in[i + 2] || sscanf(in + i + 1, "%2x", &v) != 1)
-                return -1;
-            c = (char)v;
-            i += 2;
-        }
-        if (o + 1 >= cap || c == '\0')
-            return -1;
-        out[o++] = c;
-    }
-    out[o] = '\0';
-    return 0;
-}
+#include "ims/util.h"
 
 static void metrics(pcscf_t *p, ims_http_resp_t *resp)
 {
@@ -122,7 +102,7 @@ void pcscf_status_handle(void *ctx, const ims_http_req_t *req, ims_http_resp_t *
     }
     if (strncmp(req->path, prefix, sizeof prefix - 1) == 0 && req->path[sizeof prefix - 1] == '/') {
         char impu[1024];
-        if (url_decode(req->path + sizeof prefix, impu, sizeof impu) != 0 || !*impu) {
+        if (ims_url_decode(req->path + sizeof prefix, impu, sizeof impu) != 0 || !*impu) {
             ims_http_resp_error(resp, 400, "bad_impu",
                                 "the IMPU in the path is not valid percent-encoding");
             return;

@@ -8,37 +8,15 @@
 
 #define PREFIX "/api/v1/registrations"
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decodes once; returns NULL on a bad escape or an embedded NUL. */
+/* Percent-decodes once into a new string; NULL on a bad escape or an embedded NUL. */
 static char *url_decode(const char *in)
 {
-    char *out = malloc(strlen(in) + 1), *w = out;
-    if (!out)
-        return NULL;
-    for (; *in; in++) {
-        if (*in == '%') {
-            int a = hexval(in[1]), b = a >= 0 ? hexval(in[2]) : -1;
-            if (a < 0 || b < 0 || (a == 0 && b == 0)) {
-                free(out);
-                return NULL;
-            }
-            *w++ = (char)(a * 16 + b);
-            in += 2;
-        } else {
-            *w++ = *in;
-        }
+    size_t cap = strlen(in) + 1;
+    char *out = malloc(cap);
+    if (out && ims_url_decode(in, out, cap) != 0) {
+        free(out);
+        out = NULL;
     }
-    *w = 0;
     return out;
 }
 

@@ -289,3 +289,25 @@ int64_t ims_wall_s(void)
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec;
 }
+
+int ims_url_decode(const char *in, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (; *in; in++) {
+        char c = *in;
+        if (c == '%') {
+            int hi = hex_value(in[1]), lo = hi >= 0 ? hex_value(in[2]) : -1;
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+                return EINVAL;
+            c = (char)(hi << 4 | lo);
+            in += 2;
+        }
+        if (o + 1 >= cap)
+            return E2BIG;
+        out[o++] = c;
+    }
+    if (cap == 0)
+        return E2BIG;
+    out[o] = '\0';
+    return 0;
+}

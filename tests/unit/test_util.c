@@ -260,6 +260,24 @@ static void test_clocks(void **state)
     assert_true(w >= t - 1 && w <= t + 1);
 }
 
+static void test_url_decode(void **state)
+{
+    (void)state;
+    char out[32];
+    assert_int_equal(ims_url_decode("sip%3A98098765432100%40ims.example", out, sizeof(out)), 0);
+    assert_string_equal(out, "sip:98098765432100@ims.example");
+    assert_int_equal(ims_url_decode("tel:+4930%2f1", out, sizeof(out)), 0);
+    assert_string_equal(out, "tel:+4930/1"); /* '+' stays, lower-case hex decodes */
+    assert_int_equal(ims_url_decode("", out, sizeof(out)), 0);
+    assert_string_equal(out, "");
+    const char *bad[] = {"%", "%4", "%4g", "a%zz", "x%00y"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(ims_url_decode(bad[i], out, sizeof(out)), EINVAL);
+    assert_int_equal(ims_url_decode("abcd", out, 4), E2BIG);
+    assert_int_equal(ims_url_decode("abc", out, 4), 0);
+    assert_int_equal(ims_url_decode("a", out, 0), E2BIG);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -268,6 +286,7 @@ int main(void)
         cmocka_unit_test(test_base64_capacity), cmocka_unit_test(test_random_bytes),
         cmocka_unit_test(test_ct_streq),        cmocka_unit_test(test_hostport_good),
         cmocka_unit_test(test_hostport_bad),    cmocka_unit_test(test_clocks),
+        cmocka_unit_test(test_url_decode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -33,6 +33,11 @@ bool ims_ct_streq(const char *a, const char *b);
 int ims_parse_hostport(const char *text, char *host, size_t hostlen, uint16_t *port,
                        uint16_t defport);
 
+/* Percent-decodes a URL path segment exactly once ('+' stays '+', so tel:+1... survives).
+ * Returns 0, EINVAL (a '%' not followed by two hex digits, or %00) or E2BIG (out too
+ * small for the result and its NUL). */
+int ims_url_decode(const char *in, char *out, size_t cap);
+
 /* Milliseconds from CLOCK_MONOTONIC, and seconds from CLOCK_REALTIME. */
 uint64_t ims_now_ms(void);
 int64_t ims_wall_s(void);
