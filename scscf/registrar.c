@@ -68,20 +68,36 @@ static void pending_error(pending_t *p, scscf_err_t e, const char *extra)
     free(p);
 }
 
-static void source_of(nta_incoming_t *irq, char *out, size_t len)
+/* The packet's source address as text (no brackets); 0 on success. */
+static int packet_source(nta_incoming_t *irq, char *host, size_t hlen, int *tcp, int *v6,
+                         unsigned *port)
 {
     msg_t *msg = nta_incoming_getrequest(irq);
     su_addrinfo_t *ai = msg ? msg_addrinfo(msg) : NULL;
-    snprintf(out, len, "?");
+    int rc = -1;
     if (ai && ai->ai_addr) {
         su_sockaddr_t *su = (su_sockaddr_t *)ai->ai_addr;
-        char host[64];
-        if (su_inet_ntop(su->su_family, SU_ADDR(su), host, sizeof(host)))
-            snprintf(out, len, "%s:%s%s%s:%u", ai->ai_protocol == IPPROTO_TCP ? "tcp" : "udp",
-                     su->su_family == AF_INET6 ? "[" : "", host,
-                     su->su_family == AF_INET6 ? "]" : "", ntohs(su->su_port));
+        if (su_inet_ntop(su->su_family, SU_ADDR(su), host, hlen)) {
+            *tcp = ai->ai_protocol == IPPROTO_TCP;
+            *v6 = su->su_family == AF_INET6;
+            *port = ntohs(su->su_port);
+            rc = 0;
+        }
     }
     msg_destroy(msg);
+    return rc;
+}
+
+static void source_of(nta_incoming_t *irq, char *out, size_t len)
+{
+    char host[64];
+    int tcp, v6;
+    unsigned port;
+    if (packet_source(irq, host, sizeof(host), &tcp, &v6, &port) == 0)
+        snprintf(out, len, "%s:%s%s%s:%u", tcp ? "tcp" : "udp", v6 ? "[" : "", host, v6 ? "]" : "",
+                 port);
+    else
+        snprintf(out, len, "?");
 }
 
 /* The address the failed-authentication limits count against: the packet's source, or,
@@ -102,16 +118,10 @@ static void ue_address(nta_incoming_t *irq, sip_t const *sip, char *out, size_t 
             return;
         }
     }
-    msg_t *msg = nta_incoming_getrequest(irq);
-    su_addrinfo_t *ai = msg ? msg_addrinfo(msg) : NULL;
-    snprintf(out, len, "?");
-    if (ai && ai->ai_addr) {
-        su_sockaddr_t *su = (su_sockaddr_t *)ai->ai_addr;
-        char host[64];
-        if (su_inet_ntop(su->su_family, SU_ADDR(su), host, sizeof(host)))
-            snprintf(out, len, "%s", host);
-    }
-    msg_destroy(msg);
+    int tcp, v6;
+    unsigned port;
+    if (packet_source(irq, out, len, &tcp, &v6, &port) != 0)
+        snprintf(out, len, "?");
 }
 
 /* A URI port must be 1..65535, digits only; Sofia keeps it as text. */
