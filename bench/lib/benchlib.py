@@ -461,3 +461,25 @@ def rtt_csv_times(path):
     except OSError:
         pass
     return out
+
+
+class ProcGroup:
+    """A set of started server processes (self.procs, each with pids/alive/stop/
+    log_text/name), stopped in reverse start order."""
+
+    def pids(self):
+        out = []
+        for p in self.procs:
+            out.extend(p.pids())
+        return out
+
+    def alive(self):
+        return all(p.alive() for p in self.procs)
+
+    def stop(self):
+        for p in reversed(self.procs):
+            p.stop()
+        self.procs = []
+
+    def logs(self):
+        return "\n".join(f"--- {p.name}\n{p.log_text()}" for p in self.procs)

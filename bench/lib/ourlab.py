@@ -27,7 +27,7 @@ def _http(method, url, body=None, timeout=30):
         return e.code, e.read().decode(errors="replace")
 
 
-class OurLab:
+class OurLab(benchlib.ProcGroup):
     name = "ours"
 
     def __init__(self, bin_dir, users, domain, workdir, log_level="warn"):
@@ -96,19 +96,3 @@ class OurLab:
         except (ValueError, OSError, urllib.error.URLError):
             return None
 
-    def pids(self):
-        out = []
-        for p in self.procs:
-            out.extend(p.pids())
-        return out
-
-    def alive(self):
-        return all(p.alive() for p in self.procs)
-
-    def stop(self):
-        for p in reversed(self.procs):
-            p.stop()
-        self.procs = []
-
-    def logs(self):
-        return "\n".join(f"--- {p.name}\n{p.log_text()}" for p in self.procs)

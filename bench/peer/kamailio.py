@@ -54,7 +54,7 @@ def _render(name, out_path, tokens):
         f.write(text)
 
 
-class KamailioPair:
+class KamailioPair(benchlib.ProcGroup):
     """Edge (P-CSCF role) + registrar (S-CSCF role). edge_port is where the UE sends."""
 
     name = "kamailio"
@@ -102,23 +102,6 @@ class KamailioPair:
             time.sleep(0.1)
         raise RuntimeError("kamailio did not start listening:\n"
                            + "\n".join(p.log_text() for p in self.procs))
-
-    def pids(self):
-        out = []
-        for p in self.procs:
-            out.extend(p.pids())
-        return out
-
-    def alive(self):
-        return all(p.alive() for p in self.procs)
-
-    def stop(self):
-        for p in reversed(self.procs):
-            p.stop()
-        self.procs = []
-
-    def logs(self):
-        return "\n".join(f"--- {p.name}\n{p.log_text()}" for p in self.procs)
 
 
 def _udp_listening(port):
