@@ -75,19 +75,10 @@ static bool resolve(hss_ctx_t *ctx, const char *username, const char *impu,
     return true;
 }
 
-static json_t *impus_json(const hss_sub_t *s)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; i < s->nimpus; i++)
-        json_array_append_new(
-            a, json_pack("{s:s,s:b}", "uri", s->impus[i].uri, "barred", s->impus[i].barred));
-    return a;
-}
-
 static json_t *identity_json(const hss_sub_t *s)
 {
     return json_pack("{s:s,s:s,s:s,s:o}", "imsi", s->imsi, "impi", s->impi, "scheme",
-                     s->scheme == HSS_AKA ? "aka" : "digest", "impus", impus_json(s));
+                     s->scheme == HSS_AKA ? "aka" : "digest", "impus", hss_impus_json(s));
 }
 
 static hss_sub_t *load(hss_ctx_t *ctx, const char *imsi, ims_http_resp_t *resp)

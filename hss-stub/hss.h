@@ -63,6 +63,8 @@ typedef struct hss_err {
 int hss_sub_from_json(const json_t *doc, const char *domain, hss_sub_t *out, hss_err_t *err);
 /* The public view: secrets left out, registration state included. */
 json_t *hss_sub_to_json(const hss_sub_t *s);
+/* The IMPU list as [{"uri", "barred"}], shared by the REST and Cx answers. */
+json_t *hss_impus_json(const hss_sub_t *s);
 /* The full stored document including secrets (hex), used as the PATCH merge base only;
  * never sent out. */
 json_t *hss_sub_to_doc(const hss_sub_t *s);

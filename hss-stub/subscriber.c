@@ -309,7 +309,7 @@ int hss_sub_from_json(const json_t *doc, const char *domain, hss_sub_t *out, hss
     return parse_auth(auth, out, err);
 }
 
-static json_t *impus_json(const hss_sub_t *s)
+json_t *hss_impus_json(const hss_sub_t *s)
 {
     json_t *a = json_array();
     for (size_t i = 0; i < s->nimpus; i++)
@@ -332,7 +332,7 @@ static json_t *base_json(const hss_sub_t *s)
     if (s->msisdn[0])
         json_object_set_new(o, "msisdn", json_string(s->msisdn));
     json_object_set_new(o, "impi", json_string(s->impi));
-    json_object_set_new(o, "impus", impus_json(s));
+    json_object_set_new(o, "impus", hss_impus_json(s));
     return o;
 }
 

@@ -357,6 +357,17 @@ static int internal(hss_db_t *h, hss_err_t *err)
     return 500;
 }
 
+/* Commits when everything before went well, rolls back otherwise; a failed commit
+ * becomes an internal error (EIO for callers without an error report). */
+static int end_tx(hss_db_t *h, int rc, hss_err_t *err)
+{
+    if (!rc && run(h, ST_COMMIT))
+        rc = err ? internal(h, err) : EIO;
+    if (rc)
+        run(h, ST_ROLLBACK);
+    return rc;
+}
+
 int hss_db_insert(hss_db_t *h, size_t n, hss_sub_next_cb next, void *arg, bool bulk, hss_err_t *err)
 {
     int rc = 0;
@@ -391,11 +402,7 @@ int hss_db_insert(hss_db_t *h, size_t n, hss_sub_next_cb next, void *arg, bool b
         if (st != SQLITE_DONE && !rc)
             rc = internal(h, err);
     }
-    if (rc || run(h, ST_COMMIT)) {
-        if (!rc)
-            rc = internal(h, err);
-        run(h, ST_ROLLBACK);
-    }
+    rc = end_tx(h, rc, err);
 out:
     pthread_mutex_unlock(&h->lock);
     hss_sub_clear(r);
@@ -429,11 +436,7 @@ int hss_db_replace(hss_db_t *h, const hss_sub_t *r, hss_err_t *err)
         if (st != SQLITE_DONE || dt != SQLITE_DONE || insert_impus(h, r) != SQLITE_DONE)
             rc = internal(h, err);
     }
-    if (rc || run(h, ST_COMMIT)) {
-        if (!rc)
-            rc = internal(h, err);
-        run(h, ST_ROLLBACK);
-    }
+    rc = end_tx(h, rc, err);
 out:
     pthread_mutex_unlock(&h->lock);
     return rc;
@@ -526,11 +529,7 @@ int hss_db_delete(hss_db_t *h, const char *imsi)
         if (a != SQLITE_DONE || b != SQLITE_DONE)
             rc = EIO;
     }
-    if (rc || run(h, ST_COMMIT)) {
-        if (!rc)
-            rc = EIO;
-        run(h, ST_ROLLBACK);
-    }
+    rc = end_tx(h, rc, NULL);
 out:
     pthread_mutex_unlock(&h->lock);
     return rc;
@@ -612,11 +611,7 @@ int hss_db_advance_sqn(hss_db_t *h, const char *imsi, const uint64_t *resync_sqn
         done(s);
         *sqn = next;
     }
-    if (rc || run(h, ST_COMMIT)) {
-        if (!rc)
-            rc = EIO;
-        run(h, ST_ROLLBACK);
-    }
+    rc = end_tx(h, rc, NULL);
 out:
     pthread_mutex_unlock(&h->lock);
     return rc;
