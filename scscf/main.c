@@ -112,6 +112,12 @@ static void enlarge_udp_buffers(uint16_t port)
     }
 }
 
+/* The registrar calls the HSS through scscf_t.hss_post (a fuzzer puts a fake there). */
+static int hss_post(void *hss, const char *path, json_t *body, scscf_hss_cb cb, void *ctx)
+{
+    return scscf_hss_post(hss, path, body, cb, ctx);
+}
+
 int main(int argc, char **argv)
 {
     char err[512];
@@ -223,6 +229,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "scscf: cannot create the HSS client\n");
         goto out_root;
     }
+    s.hss_post = hss_post;
+    s.hss_ctx = s.hss;
     s.agent = nta_agent_create(s.root, URL_STRING_MAKE(sipurl), NULL, NULL, NTATAG_UDP_MTU(65535),
                                /* let requests with a bad non-critical header reach the
                                   registrar, which answers 400 with a Warning naming it */
@@ -280,6 +288,7 @@ out_http:
 out_reg:
     scscf_hss_free(s.hss); /* answers pending REGISTERs with 503 */
     s.hss = NULL;
+    s.hss_ctx = NULL;
     scscf_registrar_deinit(&s);
 out_agent:
     nta_agent_destroy(s.agent);

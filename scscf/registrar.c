@@ -16,8 +16,8 @@
 
 typedef struct scscf_pending {
     scscf_t *s;
-    nta_incoming_t *irq;
-    sip_t const *sip; /* owned by irq, valid while it lives */
+    scscf_responder_t rsp;
+    sip_t const *sip; /* the responder's request, valid until its reply */
     char impu[512];
     char src[80];
     bool stale;
@@ -28,29 +28,131 @@ static const char *method_name(sip_t const *sip)
     return sip->sip_request ? sip->sip_request->rq_method_name : "?";
 }
 
-/* Appends the Path of the request as one header line each. */
-static void put_path(FILE *f, sip_t const *sip, su_home_t *home)
+/* Reply header lines are built in a stack buffer that moves to the heap only when a long
+ * answer (many contacts or Path entries) needs it, by plain copies: open_memstream and
+ * stdio cost ~8% of the S-CSCF's CPU. An allocation failure sticks, so callers check
+ * once at the end. */
+typedef struct hbuf {
+    char *p;
+    size_t len, cap;
+    bool heap, failed, secret;
+    char stack[2048];
+} hbuf_t;
+
+static void hb_init(hbuf_t *b)
 {
-    for (sip_path_t const *p = sip->sip_path; p; p = p->r_next) {
-        char *v = sip_header_as_string(home, (sip_header_t const *)p);
-        if (v)
-            fprintf(f, "Path: %s\r\n", v);
+    b->p = b->stack;
+    b->len = 0;
+    b->cap = sizeof(b->stack);
+    b->heap = b->failed = b->secret = false;
+    b->stack[0] = 0;
+}
+
+static void hb_wipe(char *p, size_t n)
+{
+    volatile char *v = p;
+    while (n--)
+        *v++ = 0;
+}
+
+/* Makes room for need more bytes and the terminating NUL. A secret buffer is never
+ * realloc'ed, which could leave a copy of the keys in freed memory. */
+static bool hb_room(hbuf_t *b, size_t need)
+{
+    if (b->failed)
+        return false;
+    if (b->len + need < b->cap)
+        return true;
+    size_t cap = 2 * (b->len + need + 1);
+    char *np = b->heap && !b->secret ? realloc(b->p, cap) : malloc(cap);
+    if (!np) {
+        b->failed = true;
+        return false;
+    }
+    if (!b->heap || b->secret) {
+        memcpy(np, b->p, b->len + 1);
+        if (b->heap) {
+            hb_wipe(b->p, b->len);
+            free(b->p);
+        }
+    }
+    b->p = np;
+    b->cap = cap;
+    b->heap = true;
+    return true;
+}
+
+static void hb_put(hbuf_t *b, const char *s)
+{
+    size_t n = strlen(s);
+    if (hb_room(b, n)) {
+        memcpy(b->p + b->len, s, n + 1);
+        b->len += n;
     }
 }
 
-/* Sends a final reply with Server, the given extra header lines, and releases irq. */
-static void send_reply(scscf_t *s, nta_incoming_t *irq, sip_t const *sip, const char *src,
+/* Frees the buffer; a secret one (a 401 for a P-CSCF carries CK and IK) is wiped first,
+ * with the stack part it may have outgrown. */
+static void hb_free(hbuf_t *b)
+{
+    if (b->secret) {
+        hb_wipe(b->p, b->len);
+        if (b->heap)
+            hb_wipe(b->stack, sizeof(b->stack));
+    }
+    if (b->heap)
+        free(b->p);
+    b->p = b->stack;
+    b->len = 0;
+}
+
+/* One Path entry as text. Not sip_header_as_string: it encodes into a 128-byte guess
+ * first, and the parameter encoder under-reports the length when the guess is short, so
+ * parameters past byte 128 were lost ("<sip:p;lr>;x=...;" echoed and stored cut). Here
+ * Sofia's encoder gets a buffer bounded from above by the parts' lengths. */
+static char *path_string(su_home_t *home, sip_path_t const *p)
+{
+    char *url = url_as_string(home, p->r_url);
+    if (!url)
+        return NULL;
+    size_t n = strlen(url) + (p->r_display ? strlen(p->r_display) : 0) + 16;
+    for (int i = 0; p->r_params && p->r_params[i]; i++)
+        n += strlen(p->r_params[i]) + 2;
+    char *out = su_alloc(home, 2 * n);
+    if (!out)
+        return NULL;
+    issize_t len = msg_header_field_e(out, (isize_t)(2 * n), (msg_header_t const *)p, 0);
+    if (len <= 0 || (size_t)len >= 2 * n)
+        return NULL;
+    out[len] = 0;
+    return out;
+}
+
+/* Appends the Path of the request as one header line each. */
+static void put_path(hbuf_t *b, sip_t const *sip, su_home_t *home)
+{
+    for (sip_path_t const *p = sip->sip_path; p; p = p->r_next) {
+        char *v = path_string(home, p);
+        if (v) {
+            hb_put(b, "Path: ");
+            hb_put(b, v);
+            hb_put(b, "\r\n");
+        }
+    }
+}
+
+/* Sends a final reply with Server and the given extra header lines through rsp, which
+ * releases the request: the log line comes first, as sip may go with it. */
+static void send_reply(scscf_t *s, const scscf_responder_t *rsp, sip_t const *sip, const char *src,
                        const char *aor, int status, const char *phrase, const char *headers)
 {
-    nta_incoming_treply(irq, status, phrase, SIPTAG_SERVER_STR(s->cfg.server_header),
-                        TAG_IF(headers && *headers, SIPTAG_HEADER_STR(headers)), TAG_END());
     IMS_INFO("%s %s from %s -> %d %s", method_name(sip), aor && *aor ? aor : "-", src, status,
              phrase);
-    nta_incoming_destroy(irq);
+    rsp->reply(rsp->ctx, status, phrase, s->cfg.server_header, headers);
 }
 
 /* The reply for an entry of the error table: phrase, Warning, plus optional lines. */
-static void reply_error(scscf_t *s, nta_incoming_t *irq, sip_t const *sip, const char *src,
+static void reply_error(scscf_t *s, const scscf_responder_t *rsp, sip_t const *sip, const char *src,
                         const char *aor, scscf_err_t e, const char *extra)
 {
     const scscf_reply_entry_t *r = scscf_reply_get(e);
@@ -58,53 +160,53 @@ static void reply_error(scscf_t *s, nta_incoming_t *irq, sip_t const *sip, const
     snprintf(hdr, sizeof(hdr), "Warning: 399 %s \"%s\"\r\n%s", s->cfg.host, r->warning,
              extra ? extra : "");
     s->m.auth_failures[e]++;
-    send_reply(s, irq, sip, src, aor, r->status, r->phrase, hdr);
+    send_reply(s, rsp, sip, src, aor, r->status, r->phrase, hdr);
 }
 
 static void pending_error(pending_t *p, scscf_err_t e, const char *extra)
 {
-    reply_error(p->s, p->irq, p->sip, p->src, p->impu, e, extra);
+    reply_error(p->s, &p->rsp, p->sip, p->src, p->impu, e, extra);
     p->s->pending--;
     free(p);
 }
 
-/* The packet's source address as text (no brackets); 0 on success. */
-static int packet_source(nta_incoming_t *irq, char *host, size_t hlen, int *tcp, int *v6,
-                         unsigned *port)
+/* The nta side of a responder: ctx is the server transaction. */
+static void nta_reply(void *ctx, int status, const char *phrase, const char *server,
+                      const char *headers)
+{
+    nta_incoming_t *irq = ctx;
+    if (status)
+        nta_incoming_treply(irq, status, phrase, SIPTAG_SERVER_STR(server),
+                            TAG_IF(headers && *headers, SIPTAG_HEADER_STR(headers)), TAG_END());
+    nta_incoming_destroy(irq);
+}
+
+/* The packet's source as "udp:host:port" ("?" if unknown) and its bare host (no
+ * brackets, "?" if unknown). */
+static void packet_source(nta_incoming_t *irq, char *src, size_t slen, char *host, size_t hlen)
 {
     msg_t *msg = nta_incoming_getrequest(irq);
     su_addrinfo_t *ai = msg ? msg_addrinfo(msg) : NULL;
-    int rc = -1;
+    snprintf(src, slen, "?");
+    snprintf(host, hlen, "?");
     if (ai && ai->ai_addr) {
         su_sockaddr_t *su = (su_sockaddr_t *)ai->ai_addr;
         if (su_inet_ntop(su->su_family, SU_ADDR(su), host, hlen)) {
-            *tcp = ai->ai_protocol == IPPROTO_TCP;
-            *v6 = su->su_family == AF_INET6;
-            *port = ntohs(su->su_port);
-            rc = 0;
+            bool v6 = su->su_family == AF_INET6;
+            snprintf(src, slen, "%s:%s%s%s:%u", ai->ai_protocol == IPPROTO_TCP ? "tcp" : "udp",
+                     v6 ? "[" : "", host, v6 ? "]" : "", (unsigned)ntohs(su->su_port));
+        } else {
+            snprintf(host, hlen, "?");
         }
     }
     msg_destroy(msg);
-    return rc;
 }
 
-static void source_of(nta_incoming_t *irq, char *out, size_t len)
-{
-    char host[64];
-    int tcp, v6;
-    unsigned port;
-    if (packet_source(irq, host, sizeof(host), &tcp, &v6, &port) == 0)
-        snprintf(out, len, "%s:%s%s%s:%u", tcp ? "tcp" : "udp", v6 ? "[" : "", host, v6 ? "]" : "",
-                 port);
-    else
-        snprintf(out, len, "?");
-}
-
-/* The address the failed-authentication limits count against: the packet's source, or,
- * behind a P-CSCF (a Path, or received/rport on the bottom of several Vias), the UE's
+/* The address the failed-authentication limits count against: the packet's source (peer),
+ * or, behind a P-CSCF (a Path, or received/rport on the bottom of several Vias), the UE's
  * address as that proxy saw it: else every UE behind it would share one count. Ports are
  * ignored, as a guesser can change them at will. */
-static void ue_address(nta_incoming_t *irq, sip_t const *sip, char *out, size_t len)
+static void ue_address(const char *peer, sip_t const *sip, char *out, size_t len)
 {
     sip_via_t const *bottom = NULL;
     size_t n = 0;
@@ -118,10 +220,7 @@ static void ue_address(nta_incoming_t *irq, sip_t const *sip, char *out, size_t 
             return;
         }
     }
-    int tcp, v6;
-    unsigned port;
-    if (packet_source(irq, out, len, &tcp, &v6, &port) != 0)
-        snprintf(out, len, "?");
+    snprintf(out, len, "%s", peer && *peer ? peer : "?");
 }
 
 /* A URI port must be 1..65535, digits only; Sofia keeps it as text. */
@@ -213,7 +312,7 @@ static void send_sar(scscf_t *s, const char *impi, const char *impu, bool regist
     json_t *b = json_pack("{s:s, s:s, s:s, s:s}", "impi", impi, "impu", impu ? impu : "", "state",
                           registered ? "registered" : "unregistered", "scscf", s->cfg.scscf_uri);
     s->m.sar_sent++;
-    if (!b || scscf_hss_post(s->hss, "/api/v1/cx/sar", b, on_sar, s)) {
+    if (!b || s->hss_post(s->hss_ctx, "/api/v1/cx/sar", b, on_sar, s)) {
         s->m.sar_failed++;
         IMS_WARN("SAR for %s could not be sent", impu ? impu : impi);
     }
@@ -304,35 +403,36 @@ static void on_mar(void *ctx, long status, json_t *body)
     wipe(ck, sizeof(ck));
     wipe(ik, sizeof(ik));
     su_home_t home[1] = {SU_HOME_INIT(home)};
-    char *hdr = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&hdr, &len);
-    if (f) {
-        fprintf(f, "WWW-Authenticate: %s\r\n", www);
-        put_path(f, p->sip, home);
-        fclose(f);
+    hbuf_t hb;
+    hb_init(&hb);
+    hb.secret = true;
+    hb_put(&hb, "WWW-Authenticate: ");
+    hb_put(&hb, www);
+    hb_put(&hb, "\r\n");
+    put_path(&hb, p->sip, home);
+    wipe(www, sizeof(www));
+    su_home_deinit(home);
+    if (hb.failed) {
+        hb_free(&hb);
+        return pending_error(p, SCSCF_E_INTERNAL, NULL);
     }
     s->m.challenges++;
-    send_reply(s, p->irq, p->sip, p->src, p->impu, 401, "Unauthorized - Challenging the UE", hdr);
-    if (hdr)
-        wipe(hdr, len);
-    wipe(www, sizeof(www));
-    free(hdr);
-    su_home_deinit(home);
+    send_reply(s, &p->rsp, p->sip, p->src, p->impu, 401, "Unauthorized - Challenging the UE", hb.p);
+    hb_free(&hb);
     s->pending--;
     free(p);
 }
 
 /* Starts a MAR; the reply is sent from on_mar. */
-static void challenge(scscf_t *s, nta_incoming_t *irq, sip_t const *sip, const char *src,
+static void challenge(scscf_t *s, const scscf_responder_t *rsp, sip_t const *sip, const char *src,
                       const char *impu, const char *username, bool stale, const uint8_t *rand,
                       const char *auts)
 {
     pending_t *p = calloc(1, sizeof(*p));
     if (!p)
-        return reply_error(s, irq, sip, src, impu, SCSCF_E_INTERNAL, NULL);
+        return reply_error(s, rsp, sip, src, impu, SCSCF_E_INTERNAL, NULL);
     p->s = s;
-    p->irq = irq;
+    p->rsp = *rsp;
     p->sip = sip;
     p->stale = stale;
     snprintf(p->impu, sizeof(p->impu), "%s", impu);
@@ -356,7 +456,7 @@ static void challenge(scscf_t *s, nta_incoming_t *irq, sip_t const *sip, const c
     }
     s->pending++;
     IMS_DEBUG("MAR for %s%s", impu, rand && auts ? " with resync" : "");
-    if (!b || scscf_hss_post(s->hss, "/api/v1/cx/mar", b, on_mar, p))
+    if (!b || s->hss_post(s->hss_ctx, "/api/v1/cx/mar", b, on_mar, p))
         pending_error(p, SCSCF_E_HSS_UNAVAILABLE, "Retry-After: 5\r\n");
 }
 
@@ -437,7 +537,7 @@ static void fill_binding(scscf_binding_t *b, const plan_t *pl, sip_t const *sip,
         n++;
     b->path = calloc(n + 1, sizeof(char *));
     for (sip_path_t const *p = sip->sip_path; b->path && p; p = p->r_next) {
-        char *v = sip_header_as_string(home, (sip_header_t const *)p);
+        char *v = path_string(home, p);
         if (v && (b->path[b->npath] = strdup(v)))
             b->npath++;
     }
@@ -451,49 +551,58 @@ static void fill_binding(scscf_binding_t *b, const plan_t *pl, sip_t const *sip,
     b->expires_at = now + pl->expires;
 }
 
-static void reply_200(scscf_t *s, nta_incoming_t *irq, sip_t const *sip, const char *src,
+static void reply_200(scscf_t *s, const scscf_responder_t *rsp, sip_t const *sip, const char *src,
                       const char *impu, scscf_record_t *r, const scscf_auth_material_t *m,
                       int64_t now, su_home_t *home)
 {
-    char *hdr = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&hdr, &len);
-    if (!f)
-        return reply_error(s, irq, sip, src, impu, SCSCF_E_INTERNAL, NULL);
+    hbuf_t hb;
+    hb_init(&hb);
     if (r && r->bindings) {
-        fputs("Contact: ", f);
+        hb_put(&hb, "Contact: ");
         for (scscf_binding_t *b = r->bindings; b; b = b->next) {
             int64_t left = b->expires_at - now;
-            fprintf(f, "%s<%s>%s;expires=%lld", b == r->bindings ? "" : ", ", b->contact,
-                    b->params ? b->params : "", (long long)(left > 0 ? left : 0));
+            hb_put(&hb, b == r->bindings ? "<" : ", <");
+            hb_put(&hb, b->contact);
+            hb_put(&hb, ">");
+            hb_put(&hb, b->params ? b->params : "");
+            char exp[32];
+            snprintf(exp, sizeof(exp), ";expires=%lld", (long long)(left > 0 ? left : 0));
+            hb_put(&hb, exp);
         }
-        fputs("\r\n", f);
+        hb_put(&hb, "\r\n");
     }
-    put_path(f, sip, home);
+    put_path(&hb, sip, home);
     bool first = true;
     for (size_t i = 0; i < m->nimpus; i++) {
         if (m->barred[i])
             continue;
-        fprintf(f, "%s<%s>", first ? "P-Associated-URI: " : ", ", m->impus[i]);
+        hb_put(&hb, first ? "P-Associated-URI: <" : ", <");
+        hb_put(&hb, m->impus[i]);
+        hb_put(&hb, ">");
         first = false;
     }
     if (!first)
-        fputs("\r\n", f);
-    fprintf(f, "Service-Route: %s\r\n", s->cfg.service_route);
+        hb_put(&hb, "\r\n");
+    hb_put(&hb, "Service-Route: ");
+    hb_put(&hb, s->cfg.service_route);
+    hb_put(&hb, "\r\nDate: ");
     char date[64];
     time_t t = time(NULL);
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    fprintf(f, "Date: %s\r\n", date);
-    fclose(f);
-    send_reply(s, irq, sip, src, impu, 200, "OK", hdr);
-    free(hdr);
+    hb_put(&hb, date);
+    hb_put(&hb, "\r\n");
+    if (hb.failed)
+        reply_error(s, rsp, sip, src, impu, SCSCF_E_INTERNAL, NULL);
+    else
+        send_reply(s, rsp, sip, src, impu, 200, "OK", hb.p);
+    hb_free(&hb);
 }
 
 /* Applies the contacts of an authenticated REGISTER: all-or-nothing, then 200. */
-static void register_bindings(scscf_t *s, nta_incoming_t *irq, sip_t const *sip, const char *src,
-                              const char *impu, const scscf_auth_material_t *m)
+static void register_bindings(scscf_t *s, const scscf_responder_t *rsp, sip_t const *sip,
+                              const char *src, const char *impu, const scscf_auth_material_t *m)
 {
     su_home_t home[1] = {SU_HOME_INIT(home)};
     int64_t now = ims_wall_s();
@@ -511,12 +620,12 @@ static void register_bindings(scscf_t *s, nta_incoming_t *irq, sip_t const *sip,
             star = true;
     }
     if (star && (n != 1 || !sip->sip_expires || hdr_exp != 0)) {
-        reply_error(s, irq, sip, src, impu, SCSCF_E_BAD_CONTACT, NULL);
+        reply_error(s, rsp, sip, src, impu, SCSCF_E_BAD_CONTACT, NULL);
         goto out;
     }
     plan = calloc(n + 1, sizeof(*plan));
     if (!plan) {
-        reply_error(s, irq, sip, src, impu, SCSCF_E_INTERNAL, NULL);
+        reply_error(s, rsp, sip, src, impu, SCSCF_E_INTERNAL, NULL);
         goto out;
     }
     size_t i = 0;
@@ -525,18 +634,18 @@ static void register_bindings(scscf_t *s, nta_incoming_t *irq, sip_t const *sip,
         pl->m = c;
         if ((c->m_url->url_type != url_sip && c->m_url->url_type != url_sips) ||
             !c->m_url->url_host) {
-            reply_error(s, irq, sip, src, impu, SCSCF_E_BAD_CONTACT, NULL);
+            reply_error(s, rsp, sip, src, impu, SCSCF_E_BAD_CONTACT, NULL);
             goto out;
         }
         pl->expires = hdr_exp;
         if (c->m_expires && parse_delta(c->m_expires, &pl->expires)) {
-            reply_error(s, irq, sip, src, impu, SCSCF_E_BAD_EXPIRES, NULL);
+            reply_error(s, rsp, sip, src, impu, SCSCF_E_BAD_EXPIRES, NULL);
             goto out;
         }
         if (pl->expires != 0 && pl->expires < s->cfg.min_expires) {
             char extra[64];
             snprintf(extra, sizeof(extra), "Min-Expires: %ld\r\n", s->cfg.min_expires);
-            reply_error(s, irq, sip, src, impu, SCSCF_E_INTERVAL_TOO_BRIEF, extra);
+            reply_error(s, rsp, sip, src, impu, SCSCF_E_INTERVAL_TOO_BRIEF, extra);
             goto out;
         }
         if (pl->expires > s->cfg.max_expires)
@@ -548,11 +657,11 @@ static void register_bindings(scscf_t *s, nta_incoming_t *irq, sip_t const *sip,
         const char *rid = msg_params_find(c->m_params, "reg-id=");
         pl->reg_id = -1;
         if (rid && parse_delta(rid, &pl->reg_id)) {
-            reply_error(s, irq, sip, src, impu, SCSCF_E_BAD_CONTACT, NULL);
+            reply_error(s, rsp, sip, src, impu, SCSCF_E_BAD_CONTACT, NULL);
             goto out;
         }
         if (!pl->uri || !pl->params) {
-            reply_error(s, irq, sip, src, impu, SCSCF_E_INTERNAL, NULL);
+            reply_error(s, rsp, sip, src, impu, SCSCF_E_INTERNAL, NULL);
             goto out;
         }
     }
@@ -562,7 +671,7 @@ static void register_bindings(scscf_t *s, nta_incoming_t *irq, sip_t const *sip,
         scscf_binding_t *b = find_binding(r, &plan[i]);
         if (b && b->call_id && strcmp(b->call_id, sip->sip_call_id->i_id) == 0 &&
             sip->sip_cseq->cs_seq <= b->cseq) {
-            reply_error(s, irq, sip, src, impu, SCSCF_E_OUT_OF_ORDER, NULL);
+            reply_error(s, rsp, sip, src, impu, SCSCF_E_OUT_OF_ORDER, NULL);
             goto out;
         }
     }
@@ -580,7 +689,7 @@ static void register_bindings(scscf_t *s, nta_incoming_t *irq, sip_t const *sip,
         for (i = 0; i < n; i++)
             total += plan[i].expires > 0 && !(r && find_binding(r, &plan[i]));
         if (total > SCSCF_MAX_CONTACTS) {
-            reply_error(s, irq, sip, src, impu, SCSCF_E_TOO_MANY_CONTACTS, NULL);
+            reply_error(s, rsp, sip, src, impu, SCSCF_E_TOO_MANY_CONTACTS, NULL);
             goto out;
         }
     }
@@ -591,7 +700,7 @@ static void register_bindings(scscf_t *s, nta_incoming_t *irq, sip_t const *sip,
         if (r)
             scscf_registrar_deregister(s, r, "Contact: * with Expires: 0");
         r = NULL;
-        reply_200(s, irq, sip, src, impu, NULL, m, now, home);
+        reply_200(s, rsp, sip, src, impu, NULL, m, now, home);
         goto out;
     }
     bool any_new = false;
@@ -601,7 +710,7 @@ static void register_bindings(scscf_t *s, nta_incoming_t *irq, sip_t const *sip,
         r = scscf_location_upsert(s->loc, m->impi, impu, (const char *const *)m->impus, m->barred,
                                   m->nimpus);
     if (!r && any_new) {
-        reply_error(s, irq, sip, src, impu, SCSCF_E_INTERNAL, NULL);
+        reply_error(s, rsp, sip, src, impu, SCSCF_E_INTERNAL, NULL);
         goto out;
     }
     for (i = 0; r && i < n; i++) {
@@ -634,7 +743,7 @@ static void register_bindings(scscf_t *s, nta_incoming_t *irq, sip_t const *sip,
     }
     if (r)
         scscf_location_mark_dirty(s->loc, r);
-    reply_200(s, irq, sip, src, impu, r, m, now, home);
+    reply_200(s, rsp, sip, src, impu, r, m, now, home);
     /* Report after the reply has left so the HSS never delays the 200. */
     if (r && !r->bindings) {
         scscf_registrar_deregister(s, r, "all contacts removed");
@@ -677,19 +786,20 @@ static int auth_text(msg_auth_t const *a, char *out, size_t len)
 }
 
 /* Answers 403 Too Many Failed Attempts when ue (with username, if given) is cooling down. */
-static bool cooling_down(scscf_t *s, nta_incoming_t *irq, sip_t const *sip, const char *src,
-                         const char *impu, const char *ue, const char *username)
+static bool cooling_down(scscf_t *s, const scscf_responder_t *rsp, sip_t const *sip,
+                         const char *src, const char *impu, const char *ue, const char *username)
 {
     long left = scscf_guard_blocked(s->guard, ue, username, ims_now_ms());
     if (!left)
         return false;
     char extra[48];
     snprintf(extra, sizeof(extra), "Retry-After: %ld\r\n", left);
-    reply_error(s, irq, sip, src, impu, SCSCF_E_TOO_MANY_FAILURES, extra);
+    reply_error(s, rsp, sip, src, impu, SCSCF_E_TOO_MANY_FAILURES, extra);
     return true;
 }
 
-static void handle_register(scscf_t *s, nta_incoming_t *irq, sip_t const *sip, const char *src)
+static void handle_register(scscf_t *s, const scscf_responder_t *rsp, sip_t const *sip,
+                            const char *src, const char *peer)
 {
     char impu[512];
     s->m.registers++;
@@ -700,50 +810,50 @@ static void handle_register(scscf_t *s, nta_incoming_t *irq, sip_t const *sip, c
               sip->sip_contact ? "with Contact" : "no Contact (a query)");
     url_t const *ru = sip->sip_request->rq_url;
     if (aor_of(sip->sip_to->a_url, impu, sizeof(impu)))
-        return reply_error(s, irq, sip, src, NULL, SCSCF_E_BAD_HEADER, NULL);
+        return reply_error(s, rsp, sip, src, NULL, SCSCF_E_BAD_HEADER, NULL);
     if ((ru->url_type != url_sip && ru->url_type != url_sips) || !ru->url_host ||
         strcasecmp(ru->url_host, s->cfg.domain) != 0)
-        return reply_error(s, irq, sip, src, impu, SCSCF_E_NOT_HOME_DOMAIN, NULL);
+        return reply_error(s, rsp, sip, src, impu, SCSCF_E_NOT_HOME_DOMAIN, NULL);
     size_t ncontacts = 0;
     for (sip_contact_t const *c = sip->sip_contact; c; c = c->m_next, ncontacts++) {
         if (c->m_url->url_type != url_any && !port_ok(c->m_url))
-            return reply_error(s, irq, sip, src, impu, SCSCF_E_BAD_CONTACT_PORT, NULL);
+            return reply_error(s, rsp, sip, src, impu, SCSCF_E_BAD_CONTACT_PORT, NULL);
         if (contact_has_ctl(c))
-            return reply_error(s, irq, sip, src, impu, SCSCF_E_CONTACT_CONTROL_CHARS, NULL);
+            return reply_error(s, rsp, sip, src, impu, SCSCF_E_CONTACT_CONTROL_CHARS, NULL);
     }
     if (ncontacts > SCSCF_MAX_CONTACTS)
-        return reply_error(s, irq, sip, src, impu, SCSCF_E_TOO_MANY_CONTACTS, NULL);
+        return reply_error(s, rsp, sip, src, impu, SCSCF_E_TOO_MANY_CONTACTS, NULL);
 
     char ue[80];
-    ue_address(irq, sip, ue, sizeof(ue));
+    ue_address(peer, sip, ue, sizeof(ue));
     msg_auth_t const *au = our_credentials(s, sip);
     if (!au) {
-        if (cooling_down(s, irq, sip, src, impu, ue, NULL))
+        if (cooling_down(s, rsp, sip, src, impu, ue, NULL))
             return;
-        return challenge(s, irq, sip, src, impu, NULL, false, NULL, NULL);
+        return challenge(s, rsp, sip, src, impu, NULL, false, NULL, NULL);
     }
 
     char text[IMS_DIGEST_MAX + 1];
     ims_digest_params_t *dp = malloc(sizeof(*dp));
     if (!dp)
-        return reply_error(s, irq, sip, src, impu, SCSCF_E_INTERNAL, NULL);
+        return reply_error(s, rsp, sip, src, impu, SCSCF_E_INTERNAL, NULL);
     if (auth_text(au, text, sizeof(text)) || ims_digest_parse(text, dp) || !dp->username ||
         !dp->realm || !dp->nonce || !dp->uri || !dp->response) {
         free(dp);
-        return reply_error(s, irq, sip, src, impu, SCSCF_E_BAD_AUTH, NULL);
+        return reply_error(s, rsp, sip, src, impu, SCSCF_E_BAD_AUTH, NULL);
     }
     if (strcasecmp(dp->realm, s->cfg.domain) != 0) {
         /* credentials for another realm are not ours to judge: challenge for ours */
         free(dp);
-        return challenge(s, irq, sip, src, impu, NULL, false, NULL, NULL);
+        return challenge(s, rsp, sip, src, impu, NULL, false, NULL, NULL);
     }
     if (dp->qop && *dp->qop && (!dp->nc || !dp->cnonce)) {
         free(dp);
-        return reply_error(s, irq, sip, src, impu, SCSCF_E_BAD_AUTH, NULL);
+        return reply_error(s, rsp, sip, src, impu, SCSCF_E_BAD_AUTH, NULL);
     }
     /* Refused before the check: during the cooldown even the right password fails, so
      * guessing gains nothing. */
-    if (cooling_down(s, irq, sip, src, impu, ue, dp->username)) {
+    if (cooling_down(s, rsp, sip, src, impu, ue, dp->username)) {
         free(dp);
         return;
     }
@@ -760,20 +870,20 @@ static void handle_register(scscf_t *s, nta_incoming_t *irq, sip_t const *sip, c
     switch (r) {
     case SCSCF_AUTH_OK:
         scscf_guard_succeeded(s->guard, ue, dp->username, ims_now_ms());
-        register_bindings(s, irq, sip, src, impu, m);
+        register_bindings(s, rsp, sip, src, impu, m);
         break;
     case SCSCF_AUTH_UNKNOWN_NONCE:
     case SCSCF_AUTH_REPLAY:
-        challenge(s, irq, sip, src, impu, dp->username, false, NULL, NULL);
+        challenge(s, rsp, sip, src, impu, dp->username, false, NULL, NULL);
         break;
     case SCSCF_AUTH_STALE:
-        challenge(s, irq, sip, src, impu, dp->username, true, NULL, NULL);
+        challenge(s, rsp, sip, src, impu, dp->username, true, NULL, NULL);
         break;
     case SCSCF_AUTH_RESYNC:
-        challenge(s, irq, sip, src, impu, dp->username, false, rand, dp->auts);
+        challenge(s, rsp, sip, src, impu, dp->username, false, rand, dp->auts);
         break;
     case SCSCF_AUTH_MISMATCH:
-        reply_error(s, irq, sip, src, impu, SCSCF_E_IDENTITY_MISMATCH, NULL);
+        reply_error(s, rsp, sip, src, impu, SCSCF_E_IDENTITY_MISMATCH, NULL);
         break;
     case SCSCF_AUTH_FAILED:
     default:
@@ -781,22 +891,18 @@ static void handle_register(scscf_t *s, nta_incoming_t *irq, sip_t const *sip, c
             IMS_WARN("too many failed authentications from %s (last for %s): refused for "
                      "%ld s",
                      ue, impu, s->cfg.auth_cooldown);
-        reply_error(s, irq, sip, src, impu, SCSCF_E_AUTH_FAILED, NULL);
+        reply_error(s, rsp, sip, src, impu, SCSCF_E_AUTH_FAILED, NULL);
         break;
     }
     free(dp);
 }
 
-static int on_request(scscf_t *s, nta_leg_t *leg, nta_incoming_t *irq, sip_t const *sip)
+void scscf_registrar_process(scscf_t *s, sip_t const *sip, const char *src, const char *peer,
+                             scscf_responder_t rsp_v)
 {
-    char src[80];
-    source_of(irq, src, sizeof(src));
-    if (!sip || !sip->sip_request)
-        return 400;
-    if (sip->sip_request->rq_method == sip_method_ack) {
-        nta_incoming_destroy(irq);
-        return 0;
-    }
+    const scscf_responder_t *rsp = &rsp_v;
+    if (sip->sip_request->rq_method == sip_method_ack)
+        return rsp->reply(rsp->ctx, 0, NULL, NULL, NULL);
     if (sip->sip_error) {
         sip_header_t const *h = (sip_header_t const *)sip->sip_error;
         const char *name =
@@ -805,26 +911,35 @@ static int on_request(scscf_t *s, nta_leg_t *leg, nta_incoming_t *irq, sip_t con
         snprintf(w, sizeof(w), "Warning: 399 %s \"Cannot parse the %s header\"\r\n", s->cfg.host,
                  name ? name : "?");
         s->m.auth_failures[SCSCF_E_BAD_HEADER]++;
-        send_reply(s, irq, sip, src, NULL, 400, scscf_reply_get(SCSCF_E_BAD_HEADER)->phrase, w);
-        return 0;
+        return send_reply(s, rsp, sip, src, NULL, 400, scscf_reply_get(SCSCF_E_BAD_HEADER)->phrase,
+                          w);
     }
     if (!sip->sip_from || !sip->sip_to || !sip->sip_call_id || !sip->sip_cseq || !sip->sip_via)
-        return reply_error(s, irq, sip, src, NULL, SCSCF_E_MISSING_HEADER, NULL), 0;
+        return reply_error(s, rsp, sip, src, NULL, SCSCF_E_MISSING_HEADER, NULL);
     switch (sip->sip_request->rq_method) {
     case sip_method_register:
-        handle_register(s, irq, sip, src);
+        handle_register(s, rsp, sip, src, peer);
         break;
     case sip_method_options:
         s->m.options++;
-        send_reply(s, irq, sip, src, NULL, 200, "OK",
+        send_reply(s, rsp, sip, src, NULL, 200, "OK",
                    "Allow: REGISTER, OPTIONS\r\nAccept: application/sdp\r\n");
         break;
     default:
         s->m.not_implemented++;
-        reply_error(s, irq, sip, src, NULL, SCSCF_E_NOT_IMPLEMENTED,
+        reply_error(s, rsp, sip, src, NULL, SCSCF_E_NOT_IMPLEMENTED,
                     "Allow: REGISTER, OPTIONS\r\n");
         break;
     }
+}
+
+static int on_request(scscf_t *s, nta_leg_t *leg, nta_incoming_t *irq, sip_t const *sip)
+{
+    if (!sip || !sip->sip_request)
+        return 400;
+    char src[80], peer[64];
+    packet_source(irq, src, sizeof(src), peer, sizeof(peer));
+    scscf_registrar_process(s, sip, src, peer, (scscf_responder_t){.reply = nta_reply, .ctx = irq});
     return 0;
 }
 
@@ -835,10 +950,15 @@ static void on_expired(void *ctx, scscf_record_t *rec)
     send_sar(s, rec->impi, rec->impu, false);
 }
 
+void scscf_registrar_expire(scscf_t *s, int64_t now)
+{
+    scscf_location_expire(s->loc, now, on_expired, s);
+}
+
 static void on_tick(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
 {
     scscf_t *s = arg;
-    scscf_location_expire(s->loc, ims_wall_s(), on_expired, s);
+    scscf_registrar_expire(s, ims_wall_s());
     scscf_auth_purge(s->auth, (int64_t)ims_now_ms());
     scscf_guard_purge(s->guard, ims_now_ms());
     scscf_location_flush(s->loc);

@@ -214,6 +214,12 @@ typedef struct scscf_config {
     char scscf_uri[256];
 } scscf_config_t;
 
+/* How the registrar reaches the HSS: scscf_hss_post with the scscf_hss_t in the daemon,
+ * a canned fake in the fuzzer. Same contract as scscf_hss_post: body is stolen, and on 0
+ * cb is called exactly once (later, or before returning for a synchronous fake). */
+typedef int (*scscf_hss_post_fn)(void *hss, const char *path, json_t *body, scscf_hss_cb cb,
+                                 void *ctx);
+
 struct scscf {
     su_root_t *root;
     nta_agent_t *agent;
@@ -222,12 +228,32 @@ struct scscf {
     scscf_location_t *loc;
     scscf_auth_t *auth;
     scscf_hss_t *hss;
+    scscf_hss_post_fn hss_post; /* every Cx request goes through this */
+    void *hss_ctx;              /* its first argument */
     scscf_guard_t *guard;
     su_timer_t *tick;
     scscf_metrics_t m;
     unsigned pending;
 };
 
+/* Where the final reply to one request goes: over nta in the daemon, to a buffer in the
+ * fuzzer. reply is called exactly once per request, possibly after
+ * scscf_registrar_process returned (a MAR in flight), and releases the request; status 0
+ * means "send nothing" (an ACK). headers are "Name: value\r\n" lines, or NULL. */
+typedef struct scscf_responder {
+    void (*reply)(void *ctx, int status, const char *phrase, const char *server,
+                  const char *headers);
+    void *ctx;
+} scscf_responder_t;
+
+/* Handles one parsed request (sip->sip_request set; sip must stay valid until rsp's reply):
+ * REGISTER, OPTIONS, ACK, anything else 501. src is the transport source as stored in
+ * bindings ("udp:127.0.0.1:5060", or "?"), peer the bare source host the failed-
+ * authentication limits count against ("127.0.0.1", or "?"). No socket is needed. */
+void scscf_registrar_process(scscf_t *s, sip_t const *sip, const char *src, const char *peer,
+                             scscf_responder_t rsp);
+/* Removes the bindings expired at now (wall clock seconds) and reports them with SAR. */
+void scscf_registrar_expire(scscf_t *s, int64_t now);
 int scscf_registrar_init(scscf_t *s);
 void scscf_registrar_deinit(scscf_t *s);
 /* Network-initiated deregistration: removes the record and reports it. */

@@ -125,6 +125,23 @@ class ScscfRegister(H.unittest.TestCase):
         _, ok = ue.register_digest("secret", username=f"{sub['imsi']}@{D}")
         self.assertEqual(ok.status, 200, ok.text)
 
+    def test_long_path_parameters_echoed_whole(self):
+        # Found by fuzz_register: Path parameters past byte 128 of the value were cut off
+        # ("...;x=aaa;" without ";y=1") in the 401, the 200 and the stored binding.
+        sub = self.subscriber(password="long-path")
+        ue = self.ue(sub["imsi"])
+        path = f"<sip:term@pcscf.{D};lr>;x={'a' * 150};y=1"
+        kw = {"path": False, "extra": [f"Path: {path}"]}
+        c = ue.register(**kw)
+        self.assertEqual(c.status, 401, c.text)
+        self.assertEqual(c.h("path"), path)
+        ok = self.auth_register(ue, sub, "long-path", **kw)
+        self.assertEqual(ok.status, 200, ok.text)
+        self.assertEqual(ok.h("path"), path)
+        st, _, body = self.status(f"sip:{sub['imsi']}@{D}")
+        self.assertEqual(st, 200)
+        self.assertEqual([c["path"] for c in body["contacts"]], [[path]])
+
     def test_tcp_registration(self):
         sub = self.subscriber(password="tcp-pw")
         ue = self.ue(sub["imsi"], tcp=True)
