@@ -174,16 +174,32 @@ class Ue:
 
 
 def aka_ue(k, op_or_opc, nonce, opc=True, sqn_ms=None):
-    """Runs the C helper (ims_common Milenage) as the USIM: returns dict with res, ck, ik,
-    sqn, mac_ok and, when sqn_ms is given, auts."""
-    tool = os.path.join(H.BIN_DIR, "scscf-aka-ue")
+    """Plays the USIM with hss-aka-tool (ims_common Milenage): returns a dict with res, ck,
+    ik, sqn and mac_ok (only mac_ok, False, when MAC-A does not verify) and, when sqn_ms is
+    given, auts."""
+    tool = os.path.join(H.BIN_DIR, "hss-aka-tool")
     if not os.path.exists(tool):
         raise H.unittest.SkipTest(f"{tool} is not built")
-    argv = [tool, "--k", k, "--opc" if opc else "--op", op_or_opc, "--nonce", nonce]
+
+    def run(*args):
+        return subprocess.run([tool, *args], capture_output=True, text=True, timeout=10)
+
+    if not opc:
+        p = run("opc", k, op_or_opc)
+        p.check_returncode()
+        op_or_opc = p.stdout.strip()
+    raw = base64.b64decode(nonce)
+    rand, autn = raw[:16].hex(), raw[16:32].hex()
+    p = run("check", k, op_or_opc, rand, autn)
+    if p.returncode == 1 and "MAC-A" in p.stderr:
+        return {"mac_ok": False}
+    p.check_returncode()
+    out = dict(json.loads(p.stdout), mac_ok=True)
     if sqn_ms:
-        argv += ["--resync-sqn", sqn_ms]
-    out = subprocess.run(argv, capture_output=True, timeout=10, check=True)
-    return json.loads(out.stdout)
+        p = run("auts", k, op_or_opc, rand, sqn_ms)
+        p.check_returncode()
+        out["auts"] = p.stdout.strip()
+    return out
 
 
 def aka_password(version, res, ik, ck):

@@ -1,5 +1,5 @@
 """IMS AKA through the real scscf and hss-stub: AKAv1-MD5, AKAv2-MD5, a wrong RES, and SQN
-resynchronisation with AUTS. The UE side is a raw UDP client plus the scscf-aka-ue helper
+resynchronisation with AUTS. The UE side is a raw UDP client plus hss-aka-tool
 (Milenage from ims_common), because SIPp can do neither AKAv2 nor resync."""
 
 import base64
