@@ -277,15 +277,16 @@ def bench_users(n, prefix="4320119", seed="bench"):
 
 
 def run_sipp(scenario, remote, csv, count, rate, workdir, local_port, domain,
-             limit=None, extra=None, max_seconds=None, tag="run"):
-    """One bounded SIPp run of `count` calls at `rate` calls/s. Returns a dict with
+             limit=None, extra=None, max_seconds=None, tag="run", rate_period_ms=1000):
+    """One bounded SIPp run of `count` calls at `rate` calls per rate_period_ms (calls/s
+    by default; 1000 per 3000 ms gives 333.3/s). Returns a dict with
     successful/failed/retransmissions/elapsed/achieved rate/return code."""
     stat = os.path.join(workdir, f"{tag}.stat.csv")
     errf = os.path.join(workdir, f"{tag}.err.log")
-    max_seconds = max_seconds or int(count / rate) + 30
+    max_seconds = max_seconds or int(count * rate_period_ms / 1000 / rate) + 30
     argv = ["sipp", remote, "-sf", scenario, "-inf", csv, "-i", "127.0.0.1",
             "-p", str(local_port), "-t", "u1", "-m", str(count), "-r", str(rate),
-            "-rp", "1000", "-l", str(limit or max(200, rate * 2)),
+            "-rp", str(rate_period_ms), "-l", str(limit or max(200, rate * 2)),
             "-au", "[field0]", "-ap", "[field1]", "-auth_uri", domain,
             "-key", "domain", domain,
             "-timeout", f"{max_seconds}s", "-timeout_error", "-recv_timeout", "10000",
@@ -322,6 +323,41 @@ def run_sipp(scenario, remote, csv, count, rate, workdir, local_port, domain,
     res["failed"] = max(res["failed"], count - res["successful"])
     res["achieved"] = res["successful"] / res["elapsed"] if res["elapsed"] > 0 else 0.0
     return res
+
+
+def udp_rcvbuf_errors():
+    """Datagrams the kernel dropped machine-wide because a socket buffer was full."""
+    with open("/proc/net/snmp") as f:
+        rows = [line.split() for line in f if line.startswith("Udp:")]
+    return int(rows[1][rows[0].index("RcvbufErrors")])
+
+
+def socket_drops(ports):
+    """{port: datagrams dropped so far} for the UDP sockets bound to these ports
+    (/proc/net/udp 'drops' column): tells which receiver overflowed."""
+    out = {}
+    with open("/proc/net/udp") as f:
+        next(f)
+        for line in f:
+            cols = line.split()
+            port = int(cols[1].split(":")[1], 16)
+            if port in ports:
+                out[port] = out.get(port, 0) + int(cols[-1])
+    return out
+
+
+def parse_prometheus(text):
+    """{'name' or 'name{labels}': float} from a Prometheus text exposition."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        key, _, value = line.rpartition(" ")
+        try:
+            out[key.strip()] = float(value)
+        except ValueError:
+            continue
+    return out
 
 
 class Capture:
@@ -373,6 +409,15 @@ class Capture:
         """{'401': [ms...], '200': [ms...], ...}: for each REGISTER the SIPp port sent
         (keyed by Call-ID + CSeq), the time from its first transmission to the first
         final response to it."""
+        out = {}
+        for _ts, code, ms in self.transactions(sipp_port):
+            out.setdefault(code, []).append(ms)
+        return out
+
+    def transactions(self, sipp_port):
+        """[(epoch seconds of the first transmission, final status code, ms to it)] for
+        each REGISTER the SIPp port sent and got a final response to, in capture order:
+        response_times() per time window (latency over a long run)."""
         sent, got = {}, {}
         for ts, sport, dport, payload in read_pcap_udp(self.path):
             first, callid, cseq = _sip_keys(payload)
@@ -385,11 +430,8 @@ class Capture:
                 code = first.split()[1]
                 if code >= "200" and key not in got:
                     got[key] = (ts, code)
-        out = {}
-        for key, (ts, code) in got.items():
-            if key in sent:
-                out.setdefault(code, []).append((ts - sent[key]) * 1000.0)
-        return out
+        return [(sent[key], code, (ts - sent[key]) * 1000.0)
+                for key, (ts, code) in got.items() if key in sent]
 
 
 def _sip_keys(payload):

@@ -3,6 +3,7 @@
 
 import json
 import os
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -25,6 +26,16 @@ def _http(method, url, body=None, timeout=30):
             return r.status, r.read().decode(errors="replace")
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode(errors="replace")
+
+
+def _has_option(bin_dir, name, option):
+    """Whether `name --help` lists `option` (daemons gain options over time)."""
+    try:
+        p = subprocess.run([os.path.join(bin_dir, name), "--help"], capture_output=True,
+                           timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return f"{option} ".encode() in p.stdout + p.stderr
 
 
 class OurLab(benchlib.ProcGroup):
@@ -73,10 +84,14 @@ class OurLab(benchlib.ProcGroup):
                               "--http", f"127.0.0.1:{self.scscf_http}", "--hss", hss,
                               "--domain", self.domain, "--state", ":memory:"] + ll,
                     f"http://127.0.0.1:{self.scscf_http}/healthz")
+        # A pcscf that persists its cache (--state, default var/pcscf.db) runs with
+        # in-memory state here like the scscf; older builds have no such option.
+        state = ["--state", ":memory:"] if _has_option(self.bin_dir, "pcscf", "--state") \
+            else []
         self._start("pcscf", ["--sip", f"127.0.0.1:{self.edge_port}",
                               "--http", f"127.0.0.1:{self.pcscf_http}",
                               "--scscf", f"sip:127.0.0.1:{self.scscf_sip}",
-                              "--domain", self.domain] + ll,
+                              "--domain", self.domain] + state + ll,
                     f"http://127.0.0.1:{self.pcscf_http}/healthz")
 
     def _provision(self, hss):
@@ -87,12 +102,41 @@ class OurLab(benchlib.ProcGroup):
             if st != 201:
                 raise NotReady(f"hss-stub bulk import failed: {st} {body[:300]}")
 
-    def registrations(self):
-        """Total bindings the scscf reports (None if its status API does not answer)."""
+    def _status_port(self, daemon):
+        return {"scscf": self.scscf_http, "pcscf": self.pcscf_http}[daemon]
+
+    def registrations(self, daemon="scscf", timeout=10):
+        """The "total" the scscf's (or pcscf's) GET /api/v1/registrations reports (None
+        if its status API does not answer)."""
         try:
-            st, body = _http("GET", f"http://127.0.0.1:{self.scscf_http}"
-                             "/api/v1/registrations?limit=1", timeout=10)
+            st, body = _http("GET", f"http://127.0.0.1:{self._status_port(daemon)}"
+                             "/api/v1/registrations?limit=1", timeout=timeout)
             return json.loads(body).get("total") if st == 200 else None
         except (ValueError, OSError, urllib.error.URLError):
             return None
+
+    def registration_listing(self, daemon, timeout=120):
+        """(total, items listed, contacts listed) from the full GET /api/v1/registrations
+        of the scscf or pcscf; None if it does not answer. Heavy with many bindings (the
+        daemon builds the whole JSON on its loop thread): for an end-of-run check."""
+        try:
+            st, body = _http("GET", f"http://127.0.0.1:{self._status_port(daemon)}"
+                             "/api/v1/registrations", timeout=timeout)
+            if st != 200:
+                return None
+            j = json.loads(body)
+        except (ValueError, OSError, urllib.error.URLError):
+            return None
+        items = j.get("items") or []
+        return (j.get("total"), len(items),
+                sum(len(i.get("contacts") or []) for i in items))
+
+    def metrics(self, daemon):
+        """The scscf's or pcscf's GET /metrics as {name: value} (None if no answer)."""
+        try:
+            st, body = _http("GET", f"http://127.0.0.1:{self._status_port(daemon)}/metrics",
+                             timeout=10)
+        except (OSError, urllib.error.URLError):
+            return None
+        return benchlib.parse_prometheus(body) if st == 200 else None
 
