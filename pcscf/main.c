@@ -61,10 +61,16 @@ static const ims_cfg_opt_t opts[] = {
      "P-Visited-Network-ID value (default: the domain)", false},
     {"timeout-ms", "PCSCF_TIMEOUT_MS", IMS_CFG_INT, "5000", 100, 120000,
      "how long the S-CSCF may stay silent before the UE gets 504", false},
+    {"max-pending", "PCSCF_MAX_PENDING", IMS_CFG_INT, "5000", 0, 1000000,
+     "overload limit: with this many requests waiting for an answer, new ones get 503 "
+     "P-CSCF Overloaded at once (0: no limit)",
+     false},
     {"token", "PCSCF_TOKEN", IMS_CFG_STR, NULL, 0, 0,
      "bearer token required for DELETE on the status API", true},
     {"insecure", "PCSCF_INSECURE", IMS_CFG_BOOL, "false", 0, 0,
      "allow a non-loopback --http address without --token", false},
+    {"state", "PCSCF_STATE", IMS_CFG_STR, "var/pcscf.db", 0, 0,
+     "SQLite file where the registration cache survives restarts (':memory:' for none)", false},
     {"log-level", "PCSCF_LOG_LEVEL", IMS_CFG_STR, "info", 0, 0, "debug, info, warn or error",
      false},
 };
@@ -81,6 +87,7 @@ int main(int argc, char **argv)
     char err[512];
     su_root_t *root = NULL;
     pcscf_t *p = NULL;
+    pcscf_state_t *state = NULL;
     ims_http_server_t *http = NULL;
     ims_loop_http_t *lh = NULL;
     ims_loop_signals_t *sigs = NULL;
@@ -138,7 +145,15 @@ int main(int argc, char **argv)
         .aliases = aliases,
         .naliases = naliases,
         .timeout_ms = ims_cfg_int(cfg, "timeout-ms"),
+        .max_pending = ims_cfg_int(cfg, "max-pending"),
     };
+
+    /* Read before anything logs or binds: a bad state file is one line on stderr. */
+    if (pcscf_state_open(ims_cfg_str(cfg, "state"), &state, err, sizeof err) != 0) {
+        fprintf(stderr, "pcscf: %s\n", err);
+        ims_cfg_free(cfg);
+        return 2;
+    }
 
     su_init();
     ims_loop_whole_ms_clock();
@@ -155,6 +170,11 @@ int main(int argc, char **argv)
         goto out;
     }
     if (pcscf_create(root, &conf, &p, err, sizeof err) != 0) {
+        fprintf(stderr, "pcscf: %s\n", err);
+        goto out;
+    }
+    /* Moved in before the loop runs, so no REGISTER sees a half-restored cache. */
+    if (pcscf_state_attach(state, root, pcscf_cache(p), err, sizeof err) != 0) {
         fprintf(stderr, "pcscf: %s\n", err);
         goto out;
     }
@@ -183,6 +203,7 @@ out:
         ims_loop_detach_http(lh);
     if (http)
         ims_http_server_stop(http);
+    pcscf_state_close(state); /* SIGTERM: every change is on disk before exit */
     pcscf_destroy(p);
     if (sigs)
         ims_loop_signals_free(sigs);

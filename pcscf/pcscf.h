@@ -39,7 +39,8 @@ typedef struct pcscf_conf {
     const char *visited_network; /* P-Visited-Network-ID (NULL = domain) */
     const char *const *aliases;  /* --alias hosts */
     size_t naliases;
-    long timeout_ms; /* how long the S-CSCF may stay silent */
+    long timeout_ms;  /* how long the S-CSCF may stay silent */
+    long max_pending; /* overload limit on transactions waiting for an answer (0: none) */
 } pcscf_conf_t;
 
 typedef struct pcscf pcscf_t;
@@ -63,6 +64,7 @@ typedef struct pcscf_stats {
     uint64_t scscf_unreachable;     /* transport/DNS failures toward the S-CSCF */
     uint64_t pending;               /* transactions waiting for the S-CSCF now */
     uint64_t aka_keys_stripped;     /* 401s whose CK/IK were removed before the UE */
+    uint64_t overload_rejected;     /* requests answered 503 because --max-pending was hit */
 } pcscf_stats_t;
 const pcscf_stats_t *pcscf_stats(pcscf_t *p);
 
@@ -83,6 +85,7 @@ typedef enum {
     PCSCF_ERR_SHUTDOWN,
     PCSCF_ERR_BAD_PORT,
     PCSCF_ERR_DUPLICATE_HEADER,
+    PCSCF_ERR_OVERLOADED,
     PCSCF_ERR_COUNT
 } pcscf_err_t;
 
@@ -95,6 +98,13 @@ typedef struct pcscf_reply {
 const pcscf_reply_t *pcscf_reply_get(pcscf_err_t e);
 /* Sends the table entry with Warning: 399 <host> "<explanation>". */
 void pcscf_reply_send(nta_incoming_t *irq, const char *warn_host, pcscf_err_t e);
+
+/* Our UDP sockets bound to port, one per family (IPv4, IPv6; -1 when none or ambiguous),
+ * found once after nta_agent_create since nta does not expose them. */
+void pcscf_udp_sockets_find(uint16_t port, int fd_out[2]);
+/* Sends the 100 Trying to a UDP request directly on our socket; false when it could not
+ * (TCP, unknown socket, send error): the caller then lets nta send it. */
+bool pcscf_trying_send_raw(const int udp_fd[2], const sip_t *sip, msg_t *req);
 
 /* ---- Route / Path / Contact helpers (path.c) ---- */
 
@@ -170,6 +180,51 @@ json_t *pcscf_cache_json(pcscf_cache_t *c, const char *impu);
 /* Keeps the AKA CK/IK of a pending registration (keyed by Call-ID) for a later IPsec
  * feature; they are never logged nor exported. Entries vanish after 5 minutes. */
 void pcscf_cache_keys_set(pcscf_cache_t *c, const char *call_id, const char *ck, const char *ik);
+
+/* Persistence hooks (used by state.c). While tracking is on, every change to a
+ * registration queues its IMPU; pcscf_cache_dirty_take hands the queue over (the caller
+ * frees each string and the array). A persisted document never holds the AKA CK/IK. */
+void pcscf_cache_track(pcscf_cache_t *c, bool on);
+size_t pcscf_cache_dirty_take(pcscf_cache_t *c, char ***impus);
+void pcscf_cache_dirty_add(pcscf_cache_t *c, const char *impu);
+/* The registration as a JSON document with wall-clock expiries (ms since the epoch);
+ * NULL when impu has no live binding. */
+json_t *pcscf_cache_doc(pcscf_cache_t *c, const char *impu, int64_t wall_ms);
+/* Restores a document; bindings expired by wall_ms are dropped. Returns 0, ENOENT when
+ * nothing was live (the caller deletes the row) or EINVAL when the document is malformed. */
+int pcscf_cache_load_doc(pcscf_cache_t *c, const json_t *doc, int64_t wall_ms);
+
+/* Counters of the state file, kept in the cache so the status API can show them. */
+typedef struct pcscf_state_stats {
+    bool enabled;          /* false with --state :memory: */
+    uint64_t restored;     /* registrations loaded at start */
+    uint64_t dropped;      /* stored registrations already expired at start */
+    uint64_t flushes;      /* committed write-behind transactions */
+    uint64_t rows;         /* rows written or deleted by those transactions */
+    uint64_t write_errors; /* failed transactions (retried at the next tick) */
+} pcscf_state_stats_t;
+pcscf_state_stats_t *pcscf_cache_state_stats(pcscf_cache_t *c);
+/* Moves every registration, queued IMPU and state counter of src into dst (src ends empty;
+ * an IMPU present in both keeps dst's registration). */
+void pcscf_cache_adopt(pcscf_cache_t *dst, pcscf_cache_t *src);
+
+/* ---- state file (state.c): write-behind SQLite copy of the cache ---- */
+
+typedef struct pcscf_state pcscf_state_t;
+
+/* Opens (creating when missing) the SQLite file at path and loads every registration still
+ * live into a cache of its own, before anything else starts. path NULL, empty or
+ * ":memory:" disables persistence (*out stays NULL, returns 0). A file that is not a P-CSCF
+ * state file, is corrupt or unreadable gives an errno code and a one-line reason in err. */
+int pcscf_state_open(const char *path, pcscf_state_t **out, char *err, size_t errlen);
+/* Moves what was loaded into the proxy's cache c, tracks c's changes from now on and starts
+ * the 1 s write-behind timer on root. st NULL is fine (returns 0). */
+int pcscf_state_attach(pcscf_state_t *st, su_root_t *root, pcscf_cache_t *c, char *err,
+                       size_t errlen);
+/* Writes every queued change now; 0 or EIO. */
+int pcscf_state_flush(pcscf_state_t *st);
+/* Flushes, stops the timer and closes the file (NULL is fine). */
+void pcscf_state_close(pcscf_state_t *st);
 
 /* ---- status API (status_api.c) ---- */
 

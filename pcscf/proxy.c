@@ -59,10 +59,18 @@ struct pcscf {
     char hop_ip[INET6_ADDRSTRLEN];
     uint16_t hop_port;
     char *domain;
-    char *visited;   /* P-Visited-Network-ID value */
+    char *visited; /* P-Visited-Network-ID value */
+    /* Path and P-Visited-Network-ID parsed once: each REGISTER gets a copy, not a
+     * printf and a parse of the same text. */
+    msg_header_t *path_hdr, *visited_hdr;
     char *warn_host; /* host named in Warning: 399 */
     char *icid_host; /* icid-generated-at */
     long timeout_ms;
+    uint64_t max_pending;                   /* overload limit (0: none) */
+    uint64_t shed_logged_ms, shed_unlogged; /* one overload warning a second at most */
+    int udp_fd[2];    /* our UDP sockets (IPv4, IPv6) for the raw 100 Trying; -1: unknown */
+    uint8_t rnd[512]; /* getrandom() once per 32 charging vectors, not once each */
+    size_t rnd_used;
     pcscf_stats_t stats;
     pcscf_txn_t *txns;
 };
@@ -207,15 +215,19 @@ static bool to_ok(const url_t *u)
 
 static void charging_vector(pcscf_t *p, msg_t *msg, sip_t *sip)
 {
-    uint8_t rnd[16];
-    char hex[33];
+    enum { ICID_BYTES = 16 };
+    char hex[2 * ICID_BYTES + 1];
 
     /* The UE does not get to choose the charging identifier. */
     pcscf_unknown_remove(msg, sip, "P-Charging-Vector");
-    if (ims_random_bytes(rnd, sizeof rnd) != 0)
-        for (size_t i = 0; i < sizeof rnd; i++)
-            rnd[i] = (uint8_t)(rand() & 0xff);
-    ims_hex_encode(rnd, sizeof rnd, hex);
+    if (p->rnd_used + ICID_BYTES > sizeof p->rnd) {
+        if (ims_random_bytes(p->rnd, sizeof p->rnd) != 0)
+            for (size_t i = 0; i < sizeof p->rnd; i++)
+                p->rnd[i] = (uint8_t)(rand() & 0xff);
+        p->rnd_used = 0;
+    }
+    ims_hex_encode(p->rnd + p->rnd_used, ICID_BYTES, hex);
+    p->rnd_used += ICID_BYTES; /* each identifier is taken once */
     msg_header_add_format(msg, (msg_pub_t *)sip, sip_unknown_class,
                           "P-Charging-Vector: icid-value=%s;icid-generated-at=%s", hex,
                           p->icid_host);
@@ -256,6 +268,14 @@ static bool supported_has(const sip_t *sip, const char *tag)
             if (su_casematch(s->k_items[i], tag))
                 return true;
     return false;
+}
+
+/* The 100 Trying SPEC §4 asks for, sent at once: written straight onto our UDP socket
+ * when possible (reply.c says why), else by nta. */
+static void send_trying(pcscf_t *p, nta_incoming_t *irq, const sip_t *sip, msg_t *orig, bool tcp)
+{
+    if (tcp || !pcscf_trying_send_raw(p->udp_fd, sip, orig))
+        nta_incoming_treply(irq, SIP_100_TRYING, TAG_END());
 }
 
 /* ---------------------------------------------------------------- transactions */
@@ -464,6 +484,9 @@ static pcscf_txn_t *txn_new(pcscf_t *p, nta_incoming_t *irq, const sip_t *sip, c
     if (!t)
         return NULL;
     su_home_init(t->home);
+    /* One 1 KiB block instead of a malloc per string: a REGISTER's call-id, source,
+     * contacts and the 200's bookkeeping fit in it; larger ones spill over to malloc. */
+    su_home_preload(t->home, 1, 1024);
     t->p = p;
     t->irq = irq;
     t->start_ms = ims_now_ms();
@@ -625,12 +648,11 @@ static int handle_register(pcscf_t *p, nta_incoming_t *irq, const sip_t *sip, pc
         if (m->m_url->url_host && strcmp(m->m_url->url_host, "*") != 0)
             t->contacts[t->ncontacts++] = url_as_string(t->home, m->m_url);
 
-    msg_header_add_format(msg, (msg_pub_t *)fs, sip_path_class, "<%s>", p->path);
+    msg_header_add_dup(msg, (msg_pub_t *)fs, p->path_hdr);
     if (!supported_has(fs, "path"))
         msg_header_add_make(msg, (msg_pub_t *)fs, sip_supported_class, "path");
     pcscf_unknown_remove(msg, fs, "P-Visited-Network-ID");
-    msg_header_add_format(msg, (msg_pub_t *)fs, sip_unknown_class, "P-Visited-Network-ID: %s",
-                          p->visited);
+    msg_header_add_dup(msg, (msg_pub_t *)fs, p->visited_hdr);
     charging_vector(p, msg, fs);
     p->stats.register_forwarded++;
     forward(p, t, msg);
@@ -682,6 +704,41 @@ static int handle_other(pcscf_t *p, nta_incoming_t *irq, const sip_t *sip, pcscf
     return 0;
 }
 
+/* Overload control. Every forwarded request stays pending until its answer has been
+ * relayed, so the count grows with both a slow S-CSCF and our own backlog (answers queued
+ * behind new requests on our socket). Past --max-pending, a new request is answered 503
+ * at once: a cheap local answer instead of a forward that would only come back after the
+ * UE retransmitted. The second leg of a registration (it carries credentials) finishes
+ * work already done for the first, so it gets a quarter more room. */
+static bool overloaded(pcscf_t *p, const sip_t *sip)
+{
+    uint64_t limit = p->max_pending;
+    if (!limit)
+        return false;
+    if (sip->sip_authorization)
+        limit += limit / 4;
+    return p->stats.pending >= limit;
+}
+
+static void shed(pcscf_t *p, nta_incoming_t *irq)
+{
+    uint64_t now = ims_now_ms();
+    p->stats.overload_rejected++;
+    p->stats.local_errors++;
+    pcscf_reply_send(irq, p->warn_host, PCSCF_ERR_OVERLOADED);
+    nta_incoming_destroy(irq);
+    /* One line a second, not one per request: logging must not add to the overload. */
+    p->shed_unlogged++;
+    if (now - p->shed_logged_ms >= 1000) {
+        IMS_WARN("overloaded: %llu requests pending (--max-pending %llu); answered %llu "
+                 "with 503 since the last warning",
+                 (unsigned long long)p->stats.pending, (unsigned long long)p->max_pending,
+                 (unsigned long long)p->shed_unlogged);
+        p->shed_logged_ms = now;
+        p->shed_unlogged = 0;
+    }
+}
+
 static int on_request(pcscf_t *p, nta_leg_t *leg, nta_incoming_t *irq, const sip_t *sip)
 {
     char src_ip[INET6_ADDRSTRLEN];
@@ -701,6 +758,11 @@ static int on_request(pcscf_t *p, nta_leg_t *leg, nta_incoming_t *irq, const sip
     if (sip->sip_request->rq_method == sip_method_cancel) {
         pcscf_reply_send(irq, p->warn_host, PCSCF_ERR_NO_TRANSACTION);
         nta_incoming_destroy(irq);
+        return 0;
+    }
+    /* Checked before any copy or allocation, so shedding stays cheap. */
+    if (sip->sip_request->rq_method == sip_method_register && overloaded(p, sip)) {
+        shed(p, irq);
         return 0;
     }
 
@@ -729,7 +791,7 @@ static int on_request(pcscf_t *p, nta_leg_t *leg, nta_incoming_t *irq, const sip
                header_error(sip, "Max-Forwards") || header_error(sip, "Expires")) {
         txn_fail(t, PCSCF_ERR_BAD_REQUEST);
     } else if (sip->sip_request->rq_method == sip_method_register) {
-        nta_incoming_treply(irq, SIP_100_TRYING, TAG_END());
+        send_trying(p, irq, sip, orig, tcp);
         handle_register(p, irq, sip, t, orig, src_ip, src_port, tcp);
     } else {
         /* OPTIONS to the P-CSCF itself is a keep-alive: answer here. */
@@ -753,6 +815,9 @@ static int on_request(pcscf_t *p, nta_leg_t *leg, nta_incoming_t *irq, const sip
             if (sip->sip_request->rq_method == sip_method_invite)
                 nta_incoming_treply(irq, SIP_100_TRYING, TAG_END());
             handle_terminating(p, t, orig);
+        } else if (overloaded(p, sip)) {
+            p->stats.overload_rejected++;
+            txn_fail(t, PCSCF_ERR_OVERLOADED);
         } else {
             if (sip->sip_request->rq_method == sip_method_invite)
                 nta_incoming_treply(irq, SIP_100_TRYING, TAG_END());
@@ -814,6 +879,9 @@ int pcscf_create(su_root_t *root, const pcscf_conf_t *conf, pcscf_t **out, char 
     }
     p->root = root;
     p->timeout_ms = conf->timeout_ms > 0 ? conf->timeout_ms : 5000;
+    p->max_pending = conf->max_pending > 0 ? (uint64_t)conf->max_pending : 0;
+    p->rnd_used = sizeof p->rnd; /* empty: filled on first use */
+    p->udp_fd[0] = p->udp_fd[1] = -1;
     if (ims_parse_hostport(conf->sip, host, sizeof host, &port, 5060) != 0) {
         snprintf(err, errlen, "--sip %s is not HOST:PORT", conf->sip);
         rc = EINVAL;
@@ -851,6 +919,15 @@ int pcscf_create(su_root_t *root, const pcscf_conf_t *conf, pcscf_t **out, char 
         goto fail;
     }
     p->path_user = pu->url_user && *pu->url_user ? su_strdup(p->home, pu->url_user) : NULL;
+    p->path_hdr = (msg_header_t *)sip_path_format(p->home, "<%s>", p->path);
+    p->visited_hdr =
+        msg_header_format(p->home, sip_unknown_class, "P-Visited-Network-ID: %s", p->visited);
+    if (!p->path_hdr || !p->visited_hdr) {
+        snprintf(err, errlen, "--path %s or --visited-network %s is not a valid header value",
+                 p->path, p->visited);
+        rc = EINVAL;
+        goto fail;
+    }
     p->warn_host = adv                 ? su_strdup(p->home, adv)
                    : wildcard          ? su_sprintf(p->home, "pcscf.%s", conf->domain)
                    : strchr(host, ':') ? su_sprintf(p->home, "[%s]", host)
@@ -890,12 +967,13 @@ int pcscf_create(su_root_t *root, const pcscf_conf_t *conf, pcscf_t **out, char 
     p->agent = nta_agent_create(
         root, URL_STRING_MAKE(contact), NULL, NULL, NTATAG_SERVER_RPORT(2), NTATAG_CLIENT_RPORT(1),
         NTATAG_USE_NAPTR(0), NTATAG_USE_SRV(0), NTATAG_UA(0), NTATAG_BAD_REQ_MASK(0),
-        NTATAG_SIP_T1X64((unsigned)t1x64), TPTAG_UDP_RMEM(4 << 20), TAG_END());
+        NTATAG_SIP_T1X64((unsigned)t1x64), NTATAG_SIP_T4(1000), TPTAG_UDP_RMEM(4 << 20), TAG_END());
     if (!p->agent) {
         snprintf(err, errlen, "cannot bind SIP %s (UDP+TCP): %s", conf->sip, strerror(errno));
         rc = errno ? errno : EADDRINUSE;
         goto fail;
     }
+    pcscf_udp_sockets_find(port, p->udp_fd);
     p->leg = nta_leg_tcreate(p->agent, on_request, p, NTATAG_NO_DIALOG(1), TAG_END());
     if (!p->leg) {
         snprintf(err, errlen, "cannot create the SIP default leg");
@@ -908,8 +986,9 @@ int pcscf_create(su_root_t *root, const pcscf_conf_t *conf, pcscf_t **out, char 
         rc = ENOMEM;
         goto fail;
     }
-    IMS_INFO("SIP on %s (UDP+TCP), S-CSCF %s -> %s, Path <%s>, timeout %ld ms", conf->sip,
-             conf->scscf, p->scscf_hop ? p->scscf_hop : "(unresolved)", p->path, p->timeout_ms);
+    IMS_INFO("SIP on %s (UDP+TCP), S-CSCF %s -> %s, Path <%s>, timeout %ld ms, max pending %llu",
+             conf->sip, conf->scscf, p->scscf_hop ? p->scscf_hop : "(unresolved)", p->path,
+             p->timeout_ms, (unsigned long long)p->max_pending);
     *out = p;
     return 0;
 fail:

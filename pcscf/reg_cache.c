@@ -26,6 +26,7 @@ typedef struct reg {
     char **sr;
     size_t nsr;
     binding_t *bindings;
+    bool dirty; /* queued for the state file */
     struct reg *next;
 } reg_t;
 
@@ -43,6 +44,11 @@ struct pcscf_cache {
     reg_t *buckets[NBUCKETS];
     keys_t *keys; /* newest first */
     size_t nkeys;
+    /* IMPUs changed since the last write-behind flush (only while tracking) */
+    bool track;
+    char **dirty;
+    size_t ndirty, capdirty;
+    pcscf_state_stats_t sstats;
 };
 
 #define KEYS_TTL_MS (5 * 60 * 1000)
@@ -126,7 +132,42 @@ void pcscf_cache_destroy(pcscf_cache_t *c)
         n = k->next;
         keys_free(k);
     }
+    for (size_t i = 0; i < c->ndirty; i++)
+        free(c->dirty[i]);
+    free(c->dirty);
     free(c);
+}
+
+static bool dirty_push(pcscf_cache_t *c, const char *impu)
+{
+    if (!c->track)
+        return false;
+    if (c->ndirty == c->capdirty) {
+        size_t n = c->capdirty ? c->capdirty * 2 : 256;
+        char **d = realloc(c->dirty, n * sizeof *d);
+        if (!d)
+            return false; /* persistence is best effort; the live cache stays right */
+        c->dirty = d;
+        c->capdirty = n;
+    }
+    char *k = strdup(impu);
+    if (!k)
+        return false;
+    c->dirty[c->ndirty++] = k;
+    return true;
+}
+
+void pcscf_cache_dirty_add(pcscf_cache_t *c, const char *impu)
+{
+    dirty_push(c, impu);
+}
+
+/* A registration already queued is not queued twice: the flush writes its state as it is
+ * then, whatever happened in between. */
+static void mark_dirty(pcscf_cache_t *c, reg_t *r)
+{
+    if (!r->dirty)
+        r->dirty = dirty_push(c, r->impu);
 }
 
 /* FNV-1a over the lower-cased IMPU (IMPUs compare case-insensitively). */
@@ -244,6 +285,7 @@ void pcscf_cache_update(pcscf_cache_t *c, const char *impu, const char *impi,
         b->user_agent = xstrdup(mine[i].user_agent);
         b->expires_at_ms = now + (uint64_t)e * 1000;
     }
+    mark_dirty(c, r);
     if (!r->bindings) {
         for (pp = bucket(c, impu); *pp != r; pp = &(*pp)->next)
             ;
@@ -268,6 +310,7 @@ size_t pcscf_cache_expire(pcscf_cache_t *c)
                     *bp = b->next;
                     binding_free(b);
                     gone++;
+                    mark_dirty(c, r);
                 } else {
                     bp = &(*bp)->next;
                 }
@@ -298,6 +341,7 @@ bool pcscf_cache_remove(pcscf_cache_t *c, const char *impu)
     reg_t **pp = NULL, *r = reg_find(c, impu, &pp);
     if (!r)
         return false;
+    mark_dirty(c, r);
     *pp = r->next;
     reg_free(r);
     return true;
@@ -466,4 +510,171 @@ void pcscf_cache_keys_set(pcscf_cache_t *c, const char *call_id, const char *ck,
     snprintf(k->ck, sizeof k->ck, "%s", ck ? ck : "");
     snprintf(k->ik, sizeof k->ik, "%s", ik ? ik : "");
     k->created_ms = ims_now_ms();
+}
+
+/* ---- persistence hooks (state.c) ---- */
+
+void pcscf_cache_track(pcscf_cache_t *c, bool on)
+{
+    c->track = on;
+}
+
+pcscf_state_stats_t *pcscf_cache_state_stats(pcscf_cache_t *c)
+{
+    return &c->sstats;
+}
+
+void pcscf_cache_adopt(pcscf_cache_t *dst, pcscf_cache_t *src)
+{
+    /* Same bucket count and hash on both sides: each chain moves as it is. */
+    for (size_t i = 0; i < NBUCKETS; i++)
+        for (reg_t *r = src->buckets[i], *n; r; r = n) {
+            n = r->next;
+            if (reg_find(dst, r->impu, NULL)) {
+                reg_free(r);
+                continue;
+            }
+            r->next = dst->buckets[i];
+            dst->buckets[i] = r;
+        }
+    memset(src->buckets, 0, sizeof src->buckets);
+    bool track = dst->track;
+    dst->track = true;
+    for (size_t i = 0; i < src->ndirty; i++) {
+        pcscf_cache_dirty_add(dst, src->dirty[i]);
+        free(src->dirty[i]);
+    }
+    dst->track = track;
+    src->ndirty = 0;
+    dst->sstats = src->sstats;
+}
+
+size_t pcscf_cache_dirty_take(pcscf_cache_t *c, char ***impus)
+{
+    size_t n = c->ndirty;
+    for (size_t i = 0; i < n; i++) {
+        reg_t *r = reg_find(c, c->dirty[i], NULL);
+        if (r)
+            r->dirty = false;
+    }
+    *impus = c->dirty;
+    c->dirty = NULL;
+    c->ndirty = c->capdirty = 0;
+    return n;
+}
+
+json_t *pcscf_cache_doc(pcscf_cache_t *c, const char *impu, int64_t wall_ms)
+{
+    uint64_t now = ims_now_ms();
+    reg_t *r = reg_find(c, impu, NULL);
+    if (!r)
+        return NULL;
+    json_t *bs = json_array();
+    for (const binding_t *b = r->bindings; b; b = b->next) {
+        if (b->expires_at_ms <= now)
+            continue;
+        /* Monotonic time means nothing after a restart: store the wall-clock deadline. */
+        json_int_t at = (json_int_t)(wall_ms + (int64_t)(b->expires_at_ms - now));
+        json_array_append_new(bs, json_pack("{s:s, s:s?, s:s?, s:s?, s:I}", "contact", b->contact,
+                                            "received", b->received, "transport", b->transport,
+                                            "user_agent", b->user_agent, "expires_at_ms", at));
+    }
+    if (!json_array_size(bs)) {
+        json_decref(bs);
+        return NULL;
+    }
+    return json_pack("{s:s, s:s?, s:s?, s:o, s:o, s:o}", "impu", r->impu, "impi", r->impi, "path",
+                     r->path, "associated_uris", strv_json(r->assoc, r->nassoc), "service_route",
+                     strv_json(r->sr, r->nsr), "bindings", bs);
+}
+
+/* A missing or null key is NULL; anything but a string there is malformed. */
+static bool opt_str(const json_t *o, const char *key, const char **out)
+{
+    const json_t *v = json_object_get(o, key);
+    *out = json_string_value(v);
+    return !v || json_is_null(v) || json_is_string(v);
+}
+
+static bool strv_load(const json_t *a, char ***out, size_t *n)
+{
+    size_t i;
+    const json_t *v;
+    if (!a) {
+        *out = NULL;
+        *n = 0;
+        return true;
+    }
+    if (!json_is_array(a))
+        return false;
+    json_array_foreach(a, i, v) if (!json_is_string(v)) return false;
+    *n = json_array_size(a);
+    *out = calloc(*n ? *n : 1, sizeof **out);
+    if (!*out)
+        return false;
+    json_array_foreach(a, i, v)(*out)[i] = xstrdup(json_string_value(v));
+    return true;
+}
+
+int pcscf_cache_load_doc(pcscf_cache_t *c, const json_t *doc, int64_t wall_ms)
+{
+    uint64_t now = ims_now_ms();
+    const char *impu = json_string_value(json_object_get(doc, "impu")), *impi, *path;
+    const json_t *bs = json_object_get(doc, "bindings");
+    size_t i;
+    const json_t *it;
+
+    if (!json_is_object(doc) || !impu || !*impu || !opt_str(doc, "impi", &impi) ||
+        !opt_str(doc, "path", &path) || !json_is_array(bs))
+        return EINVAL;
+    json_array_foreach(bs, i, it)
+    {
+        const char *s;
+        if (!json_string_value(json_object_get(it, "contact")) ||
+            !json_is_integer(json_object_get(it, "expires_at_ms")) ||
+            !opt_str(it, "received", &s) || !opt_str(it, "transport", &s) ||
+            !opt_str(it, "user_agent", &s))
+            return EINVAL;
+    }
+    reg_t *r = calloc(1, sizeof *r);
+    if (!r)
+        return ENOMEM;
+    r->impu = xstrdup(impu);
+    r->impi = xstrdup(impi);
+    r->path = xstrdup(path);
+    if (!r->impu || !strv_load(json_object_get(doc, "associated_uris"), &r->assoc, &r->nassoc) ||
+        !strv_load(json_object_get(doc, "service_route"), &r->sr, &r->nsr)) {
+        reg_free(r);
+        return EINVAL;
+    }
+    binding_t **tail = &r->bindings;
+    json_array_foreach(bs, i, it)
+    {
+        json_int_t at = json_integer_value(json_object_get(it, "expires_at_ms"));
+        if (at <= wall_ms)
+            continue; /* expired while the P-CSCF was down */
+        binding_t *b = calloc(1, sizeof *b);
+        if (!b)
+            break;
+        b->contact = xstrdup(json_string_value(json_object_get(it, "contact")));
+        b->received = xstrdup(json_string_value(json_object_get(it, "received")));
+        b->transport = xstrdup(json_string_value(json_object_get(it, "transport")));
+        b->user_agent = xstrdup(json_string_value(json_object_get(it, "user_agent")));
+        b->expires_at_ms = now + (uint64_t)(at - wall_ms);
+        *tail = b; /* keep the stored order */
+        tail = &b->next;
+    }
+    if (!r->bindings) {
+        reg_free(r);
+        return ENOENT;
+    }
+    reg_t **pp = NULL, *old = reg_find(c, impu, &pp);
+    if (old) { /* two rows for one IMPU cannot happen with COLLATE NOCASE; keep the last */
+        *pp = old->next;
+        reg_free(old);
+    }
+    pp = bucket(c, impu);
+    r->next = *pp;
+    *pp = r;
+    return 0;
 }

@@ -13,7 +13,7 @@ static void metrics(pcscf_t *p, ims_http_resp_t *resp)
 {
     const pcscf_stats_t *s = pcscf_stats(p);
     size_t nb = 0, nr = pcscf_cache_count(pcscf_cache(p), &nb);
-    char buf[4096];
+    char buf[8192];
 
     snprintf(buf, sizeof buf,
              "# HELP pcscf_requests_total SIP requests received from UEs.\n"
@@ -55,6 +55,28 @@ static void metrics(pcscf_t *p, ims_http_resp_t *resp)
              (unsigned long long)s->local_errors, (unsigned long long)s->scscf_timeouts,
              (unsigned long long)s->scscf_unreachable, (unsigned long long)s->pending, nr, nb,
              (unsigned long long)s->aka_keys_stripped);
+    const pcscf_state_stats_t *ss = pcscf_cache_state_stats(pcscf_cache(p));
+    size_t len = strlen(buf);
+    snprintf(buf + len, sizeof buf - len,
+             "# HELP pcscf_state_enabled 1 when the registration cache persists to --state.\n"
+             "# TYPE pcscf_state_enabled gauge\n"
+             "pcscf_state_enabled %d\n"
+             "# HELP pcscf_state_restored_registrations Registrations reloaded from --state at "
+             "start.\n"
+             "# TYPE pcscf_state_restored_registrations gauge\n"
+             "pcscf_state_restored_registrations %llu\n"
+             "# HELP pcscf_state_dropped_registrations Stored registrations already expired at "
+             "start.\n"
+             "# TYPE pcscf_state_dropped_registrations gauge\n"
+             "pcscf_state_dropped_registrations %llu\n"
+             "# HELP pcscf_state_flushes_total Write-behind transactions committed to --state.\n"
+             "# TYPE pcscf_state_flushes_total counter\n"
+             "pcscf_state_flushes_total %llu\n"
+             "# HELP pcscf_state_write_errors_total Write-behind transactions that failed.\n"
+             "# TYPE pcscf_state_write_errors_total counter\n"
+             "pcscf_state_write_errors_total %llu\n",
+             ss->enabled ? 1 : 0, (unsigned long long)ss->restored, (unsigned long long)ss->dropped,
+             (unsigned long long)ss->flushes, (unsigned long long)ss->write_errors);
     ims_http_resp_text(resp, 200, "text/plain; version=0.0.4", buf);
 }
 

@@ -83,6 +83,7 @@ class Daemon:
     def __init__(self, name, argv, env=None, logdir=None):
         self.name = name
         self.argv = argv
+        self._env = env
         self.logdir = logdir or tmpdir()
         self.log_path = os.path.join(self.logdir, f"{name}.log")
         full_env = dict(os.environ)
@@ -126,6 +127,19 @@ class Daemon:
         if self in _live:
             _live.remove(self)
         self._log.close()
+
+    def respawn(self, ready_path="/healthz", timeout=15):
+        """Runs the same command line again after kill() or stop(): same ports, same
+        --db/--state files, log appended. Returns the new process as an object of the same
+        class (url and port attributes copied) and waits for ready_path on its url."""
+        if self.alive():
+            raise RuntimeError(f"{self.name} is still running; kill() or stop() it first")
+        new = object.__new__(type(self))
+        new.__dict__.update({k: v for k, v in self.__dict__.items() if k not in ("proc", "_log")})
+        Daemon.__init__(new, self.name, self.argv, env=self._env, logdir=self.logdir)
+        if ready_path and getattr(new, "url", None):
+            new.wait_http(new.url + ready_path, timeout)
+        return new
 
     def wait_http(self, url, timeout=15):
         deadline = time.time() + timeout
@@ -204,13 +218,15 @@ class Scscf(Daemon):
 
 
 class Pcscf(Daemon):
-    def __init__(self, scscf_uri, extra=None, logdir=None, sip_port=None):
+    # state=":memory:" by default: the pcscf's own default (var/pcscf.db, relative to the
+    # working directory) would be shared by tests running in parallel.
+    def __init__(self, scscf_uri, extra=None, logdir=None, sip_port=None, state=":memory:"):
         self.sip_port = sip_port or free_port()
         self.http_port = free_port(both=False)
         self.url = f"http://127.0.0.1:{self.http_port}"
         argv = [bin_path("pcscf"), "--sip", f"127.0.0.1:{self.sip_port}",
                 "--http", f"127.0.0.1:{self.http_port}", "--scscf", scscf_uri,
-                "--domain", DOMAIN] + (extra or [])
+                "--domain", DOMAIN, "--state", state] + (extra or [])
         super().__init__("pcscf", argv, logdir=logdir)
         self.wait_http(self.url + "/healthz")
 
