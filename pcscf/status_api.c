@@ -48,13 +48,17 @@ static void metrics(pcscf_t *p, ims_http_resp_t *resp)
              "pcscf_bindings %zu\n"
              "# HELP pcscf_aka_keys_stripped_total 401s whose CK/IK the P-CSCF kept and removed.\n"
              "# TYPE pcscf_aka_keys_stripped_total counter\n"
-             "pcscf_aka_keys_stripped_total %llu\n",
+             "pcscf_aka_keys_stripped_total %llu\n"
+             "# HELP pcscf_overload_rejected_total Requests answered 503 because --max-pending "
+             "was reached.\n"
+             "# TYPE pcscf_overload_rejected_total counter\n"
+             "pcscf_overload_rejected_total %llu\n",
              (unsigned long long)s->requests, (unsigned long long)s->register_forwarded,
              (unsigned long long)s->other_forwarded, (unsigned long long)s->terminating_forwarded,
              (unsigned long long)s->options_answered, (unsigned long long)s->responses_relayed,
              (unsigned long long)s->local_errors, (unsigned long long)s->scscf_timeouts,
              (unsigned long long)s->scscf_unreachable, (unsigned long long)s->pending, nr, nb,
-             (unsigned long long)s->aka_keys_stripped);
+             (unsigned long long)s->aka_keys_stripped, (unsigned long long)s->overload_rejected);
     const pcscf_state_stats_t *ss = pcscf_cache_state_stats(pcscf_cache(p));
     size_t len = strlen(buf);
     snprintf(buf + len, sizeof buf - len,

@@ -133,6 +133,7 @@ class PcscfOverloadTest(unittest.TestCase):
                          r'S-CSCF; retry later"')
         self.assertEqual(self.forwarded(), 1, "the refused REGISTER was forwarded")
         self.assertEqual(metric(p, "pcscf_pending_transactions"), 1)
+        self.assertEqual(metric(p, "pcscf_overload_rejected_total"), 1)
         self.assertIn("overloaded", p.log())
 
         # The S-CSCF answers A: A gets the 401, the pending count drops, B gets through.
