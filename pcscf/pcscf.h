@@ -159,8 +159,11 @@ void pcscf_cache_update(pcscf_cache_t *c, const char *impu, const char *impi,
                         const char *const *assoc, size_t nassoc, const char *const *service_route,
                         size_t nsr, const char *path, const pcscf_binding_in_t *mine, size_t nmine,
                         const char *const *live_uris, const long *live_expires, size_t nlive);
-/* Removes expired bindings and empty registrations; returns how many bindings went. */
+/* Removes expired bindings and empty registrations; returns how many bindings went.
+ * Costs O(log n) per registration with a binding due, nothing for the others. */
 size_t pcscf_cache_expire(pcscf_cache_t *c);
+/* The same at a given monotonic time (ims_now_ms()); for tests. */
+size_t pcscf_cache_expire_at(pcscf_cache_t *c, uint64_t now_ms);
 /* Removes a whole registration; returns true when it existed. */
 bool pcscf_cache_remove(pcscf_cache_t *c, const char *impu);
 

@@ -11,6 +11,7 @@
 #include <sofia-sip/su_alloc.h>
 #include <sofia-sip/url.h>
 
+#include "ims/log.h"
 #include "ims/util.h"
 
 typedef struct binding {
@@ -28,6 +29,8 @@ typedef struct reg {
     binding_t *bindings;
     bool dirty; /* queued for the state file */
     struct reg *next;
+    size_t hidx;  /* position in the expiry heap */
+    uint64_t due; /* earliest expires_at_ms of its bindings */
 } reg_t;
 
 typedef struct keys {
@@ -49,6 +52,12 @@ struct pcscf_cache {
     char **dirty;
     size_t ndirty, capdirty;
     pcscf_state_stats_t sstats;
+    /* Binary min-heap of every registration by its earliest binding expiry: the sweep
+     * visits only what is due instead of every binding each second. Holds exactly the
+     * registrations in the buckets, so its size is also the registration count. */
+    reg_t **heap;
+    size_t nheap, capheap;
+    size_t nbindings;
 };
 
 #define KEYS_TTL_MS (5 * 60 * 1000)
@@ -102,6 +111,110 @@ static void reg_free(reg_t *r)
     free(r);
 }
 
+/* ---- expiry heap ---- */
+
+static void heap_set(pcscf_cache_t *c, size_t i, reg_t *r)
+{
+    c->heap[i] = r;
+    r->hidx = i;
+}
+
+static void heap_up(pcscf_cache_t *c, size_t i)
+{
+    reg_t *r = c->heap[i];
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (c->heap[p]->due <= r->due)
+            break;
+        heap_set(c, i, c->heap[p]);
+        i = p;
+    }
+    heap_set(c, i, r);
+}
+
+static void heap_down(pcscf_cache_t *c, size_t i)
+{
+    reg_t *r = c->heap[i];
+    for (;;) {
+        size_t k = 2 * i + 1;
+        if (k >= c->nheap)
+            break;
+        if (k + 1 < c->nheap && c->heap[k + 1]->due < c->heap[k]->due)
+            k++;
+        if (r->due <= c->heap[k]->due)
+            break;
+        heap_set(c, i, c->heap[k]);
+        i = k;
+    }
+    heap_set(c, i, r);
+}
+
+/* Room for n more registrations, taken before they are linked so filing never fails. */
+static int heap_reserve(pcscf_cache_t *c, size_t n)
+{
+    if (c->nheap + n <= c->capheap)
+        return 0;
+    size_t cap = c->capheap ? c->capheap : 1024;
+    while (cap < c->nheap + n)
+        cap *= 2;
+    reg_t **h = realloc(c->heap, cap * sizeof *h);
+    if (!h)
+        return ENOMEM;
+    c->heap = h;
+    c->capheap = cap;
+    return 0;
+}
+
+static uint64_t reg_due(const reg_t *r)
+{
+    uint64_t due = UINT64_MAX;
+    for (const binding_t *b = r->bindings; b; b = b->next)
+        if (b->expires_at_ms < due)
+            due = b->expires_at_ms;
+    return r->bindings ? due : 0;
+}
+
+static size_t reg_nbindings(const reg_t *r)
+{
+    size_t n = 0;
+    for (const binding_t *b = r->bindings; b; b = b->next)
+        n++;
+    return n;
+}
+
+/* Files a new registration (room reserved) with its bindings counted. */
+static void heap_push(pcscf_cache_t *c, reg_t *r)
+{
+    r->due = reg_due(r);
+    heap_set(c, c->nheap++, r);
+    heap_up(c, r->hidx);
+    c->nbindings += reg_nbindings(r);
+}
+
+/* Re-files a registration whose bindings changed. */
+static void heap_refile(pcscf_cache_t *c, reg_t *r)
+{
+    uint64_t due = reg_due(r), old = r->due;
+    r->due = due;
+    if (due < old)
+        heap_up(c, r->hidx);
+    else if (due > old)
+        heap_down(c, r->hidx);
+}
+
+/* Takes a registration out of the heap and the binding count (not out of its bucket). */
+static void heap_remove(pcscf_cache_t *c, reg_t *r)
+{
+    size_t i = r->hidx;
+    reg_t *last = c->heap[--c->nheap];
+    c->nbindings -= reg_nbindings(r);
+    if (last != r) {
+        heap_set(c, i, last);
+        heap_up(c, i);
+        heap_down(c, last->hidx);
+    }
+}
+
 static void keys_free(keys_t *k)
 {
     explicit_bzero(k->ck, sizeof k->ck);
@@ -135,6 +248,7 @@ void pcscf_cache_destroy(pcscf_cache_t *c)
     for (size_t i = 0; i < c->ndirty; i++)
         free(c->dirty[i]);
     free(c->dirty);
+    free(c->heap);
     free(c);
 }
 
@@ -222,14 +336,16 @@ void pcscf_cache_update(pcscf_cache_t *c, const char *impu, const char *impi,
     uint64_t now = ims_now_ms();
 
     if (!r) {
-        r = calloc(1, sizeof *r);
+        r = heap_reserve(c, 1) ? NULL : calloc(1, sizeof *r);
         if (!r)
             goto out;
         r->impu = xstrdup(impu);
         pp = bucket(c, impu);
         r->next = *pp;
         *pp = r;
+        heap_push(c, r); /* no bindings yet: filed as due at once until they are added */
     }
+    c->nbindings -= reg_nbindings(r);
     /* The latest 200 OK is the truth about the implicit set and the route. */
     if (impi) {
         free(r->impi);
@@ -285,11 +401,14 @@ void pcscf_cache_update(pcscf_cache_t *c, const char *impu, const char *impi,
         b->user_agent = xstrdup(mine[i].user_agent);
         b->expires_at_ms = now + (uint64_t)e * 1000;
     }
+    c->nbindings += reg_nbindings(r);
+    heap_refile(c, r);
     mark_dirty(c, r);
     if (!r->bindings) {
         for (pp = bucket(c, impu); *pp != r; pp = &(*pp)->next)
             ;
         *pp = r->next;
+        heap_remove(c, r);
         reg_free(r);
     }
 out:
@@ -298,29 +417,38 @@ out:
 
 size_t pcscf_cache_expire(pcscf_cache_t *c)
 {
-    uint64_t now = ims_now_ms();
+    return pcscf_cache_expire_at(c, ims_now_ms());
+}
+
+size_t pcscf_cache_expire_at(pcscf_cache_t *c, uint64_t now)
+{
     size_t gone = 0;
 
-    for (size_t i = 0; i < NBUCKETS; i++) {
-        for (reg_t **rp = &c->buckets[i]; *rp;) {
-            reg_t *r = *rp;
-            for (binding_t **bp = &r->bindings; *bp;) {
-                if ((*bp)->expires_at_ms <= now) {
-                    binding_t *b = *bp;
-                    *bp = b->next;
-                    binding_free(b);
-                    gone++;
-                    mark_dirty(c, r);
-                } else {
-                    bp = &(*bp)->next;
-                }
-            }
-            if (!r->bindings) {
-                *rp = r->next;
-                reg_free(r);
+    /* Only registrations with a binding due are visited; each visit leaves the
+     * registration due after now or removes it, so the loop ends. */
+    while (c->nheap && c->heap[0]->due <= now) {
+        reg_t *r = c->heap[0];
+        for (binding_t **bp = &r->bindings; *bp;) {
+            if ((*bp)->expires_at_ms <= now) {
+                binding_t *b = *bp;
+                *bp = b->next;
+                binding_free(b);
+                gone++;
+                c->nbindings--;
+                mark_dirty(c, r);
             } else {
-                rp = &r->next;
+                bp = &(*bp)->next;
             }
+        }
+        if (!r->bindings) {
+            reg_t **rp = bucket(c, r->impu);
+            while (*rp != r)
+                rp = &(*rp)->next;
+            *rp = r->next;
+            heap_remove(c, r);
+            reg_free(r);
+        } else {
+            heap_refile(c, r);
         }
     }
     for (keys_t **kp = &c->keys; *kp;) {
@@ -343,6 +471,7 @@ bool pcscf_cache_remove(pcscf_cache_t *c, const char *impu)
         return false;
     mark_dirty(c, r);
     *pp = r->next;
+    heap_remove(c, r);
     reg_free(r);
     return true;
 }
@@ -403,16 +532,10 @@ bool pcscf_cache_lookup(pcscf_cache_t *c, const char *src_ip, uint16_t src_port,
 
 size_t pcscf_cache_count(pcscf_cache_t *c, size_t *nbindings)
 {
-    size_t regs = 0, binds = 0;
-    for (size_t i = 0; i < NBUCKETS; i++)
-        for (const reg_t *r = c->buckets[i]; r; r = r->next) {
-            regs++;
-            for (const binding_t *b = r->bindings; b; b = b->next)
-                binds++;
-        }
+    /* kept up to date by every change: a /metrics scrape no longer walks the cache */
     if (nbindings)
-        *nbindings = binds;
-    return regs;
+        *nbindings = c->nbindings;
+    return c->nheap;
 }
 
 static json_t *strv_json(char *const *v, size_t n)
@@ -526,18 +649,26 @@ pcscf_state_stats_t *pcscf_cache_state_stats(pcscf_cache_t *c)
 
 void pcscf_cache_adopt(pcscf_cache_t *dst, pcscf_cache_t *src)
 {
+    /* Room in dst's heap first; without it the restored registrations could never
+     * expire, so they are dropped instead (their UEs register again). */
+    bool room = heap_reserve(dst, src->nheap) == 0;
+    if (!room)
+        IMS_WARN("out of memory: %zu restored registrations dropped", src->nheap);
     /* Same bucket count and hash on both sides: each chain moves as it is. */
     for (size_t i = 0; i < NBUCKETS; i++)
         for (reg_t *r = src->buckets[i], *n; r; r = n) {
             n = r->next;
-            if (reg_find(dst, r->impu, NULL)) {
+            if (!room || reg_find(dst, r->impu, NULL)) {
                 reg_free(r);
                 continue;
             }
             r->next = dst->buckets[i];
             dst->buckets[i] = r;
+            heap_push(dst, r);
         }
     memset(src->buckets, 0, sizeof src->buckets);
+    src->nheap = 0;
+    src->nbindings = 0;
     bool track = dst->track;
     dst->track = true;
     for (size_t i = 0; i < src->ndirty; i++) {
@@ -668,13 +799,19 @@ int pcscf_cache_load_doc(pcscf_cache_t *c, const json_t *doc, int64_t wall_ms)
         reg_free(r);
         return ENOENT;
     }
+    if (heap_reserve(c, 1)) {
+        reg_free(r);
+        return ENOMEM;
+    }
     reg_t **pp = NULL, *old = reg_find(c, impu, &pp);
     if (old) { /* two rows for one IMPU cannot happen with COLLATE NOCASE; keep the last */
         *pp = old->next;
+        heap_remove(c, old);
         reg_free(old);
     }
     pp = bucket(c, impu);
     r->next = *pp;
     *pp = r;
+    heap_push(c, r);
     return 0;
 }

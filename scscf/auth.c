@@ -10,8 +10,9 @@
 #include "ims/util.h"
 #include "scscf.h"
 
-/* ~1 KiB each with the material: at most ~64 MiB of nonces. */
-#define SCSCF_NONCE_MAX 65536
+/* The hash table starts small and doubles with the count, so a large --max-nonces costs
+ * nothing until the nonces exist (the fuzzer creates stores over and over). */
+#define NONCE_SLOTS_MIN 1024
 
 struct scscf_nonce {
     struct scscf_nonce *hnext;         /* hash chain */
@@ -28,6 +29,7 @@ struct scscf_auth {
     scscf_nonce_t **slots;
     size_t nslots, count;
     scscf_nonce_t *head, *tail;
+    size_t max;
     long ttl_s;
     char realm[256];
 };
@@ -119,7 +121,8 @@ int scscf_auth_create(const char *realm, long ttl_s, scscf_auth_t **out)
     scscf_auth_t *a = calloc(1, sizeof(*a));
     if (!a)
         return ENOMEM;
-    a->nslots = 1 << 16;
+    a->nslots = NONCE_SLOTS_MIN;
+    a->max = SCSCF_NONCE_MAX_DEFAULT;
     a->slots = calloc(a->nslots, sizeof(*a->slots));
     if (!a->slots) {
         free(a);
@@ -129,6 +132,29 @@ int scscf_auth_create(const char *realm, long ttl_s, scscf_auth_t **out)
     snprintf(a->realm, sizeof(a->realm), "%s", realm);
     *out = a;
     return 0;
+}
+
+void scscf_auth_set_max(scscf_auth_t *a, size_t max)
+{
+    a->max = max ? max : 1;
+}
+
+/* Doubles the table when it holds more nonces than slots; on failure the chains just get
+ * longer, which is slower but still right. */
+static void table_grow(scscf_auth_t *a)
+{
+    size_t n = a->nslots * 2;
+    scscf_nonce_t **s = calloc(n, sizeof(*s));
+    if (!s)
+        return;
+    for (scscf_nonce_t *e = a->head; e; e = e->fnext) {
+        size_t j = hash(e->value) & (n - 1);
+        e->hnext = s[j];
+        s[j] = e;
+    }
+    free(a->slots);
+    a->slots = s;
+    a->nslots = n;
 }
 
 static void nonce_free(scscf_nonce_t *n)
@@ -215,6 +241,8 @@ int scscf_auth_challenge(scscf_auth_t *a, const char *realm, const char *impu,
     }
     n->m = *m;
     memset(m, 0, sizeof(*m)); /* ownership moved */
+    if (a->count >= a->nslots)
+        table_grow(a);
     n->created_ms = ims_now_ms();
     n->expires_ms = n->created_ms + (uint64_t)a->ttl_s * 1000;
     size_t j = hash(n->value) & (a->nslots - 1);
@@ -230,7 +258,7 @@ int scscf_auth_challenge(scscf_auth_t *a, const char *realm, const char *impu,
     /* Bounded: every unauthenticated REGISTER makes a nonce kept for minutes, so a flood
      * would otherwise grow memory until the purge. The oldest goes first; a UE still
      * holding it just gets a fresh challenge. */
-    while (a->count > SCSCF_NONCE_MAX && a->head != n)
+    while (a->count > a->max && a->head != n)
         nonce_unlink(a, a->head);
     const char *alg = n->m.scheme == SCSCF_SCHEME_AKA
                           ? ims_aka_version_name((ims_aka_version_t)n->m.aka_version)

@@ -179,13 +179,15 @@ void scscf_guard_succeeded(scscf_guard_t *g, const char *addr, const char *impi,
         drop(g, e);
 }
 
+/* The list is in order of last failure (every failure moves its entry to the tail), and
+ * a cooldown never outlasts the failure that started it by more than cooldown_ms: so the
+ * entries to forget are a prefix of the list, and the purge stops at the first one kept
+ * instead of walking every entry each tick. */
 void scscf_guard_purge(scscf_guard_t *g, uint64_t now_ms)
 {
-    for (entry_t *e = g->head, *next; e; e = next) {
-        next = e->lnext;
-        if (e->blocked_until_ms <= now_ms && now_ms - e->last_fail_ms > g->cooldown_ms)
-            drop(g, e);
-    }
+    while (g->head && g->head->blocked_until_ms <= now_ms &&
+           now_ms - g->head->last_fail_ms > g->cooldown_ms)
+        drop(g, g->head);
 }
 
 size_t scscf_guard_count(scscf_guard_t *g)

@@ -44,6 +44,11 @@ static const ims_cfg_opt_t opts[] = {
      "Value of the Server header in every reply", false},
     {"nonce-ttl", "SCSCF_NONCE_TTL", IMS_CFG_INT, "300", 1, 86400,
      "Seconds a nonce may be reused (with increasing nc) before it is stale", false},
+    {"max-nonces", "SCSCF_MAX_NONCES", IMS_CFG_INT, "262144", 1024, 16777216,
+     "Nonces remembered (each for twice --nonce-ttl, so a late answer still gets "
+     "stale=true: 200,000 at 333 challenges/s); past it the oldest is dropped and its UE "
+     "challenged again. About 0.8 KiB each (200 MiB when full), allocated as they are made",
+     false},
     {"state", "SCSCF_STATE", IMS_CFG_STR, "var/scscf.db", 0, 0,
      "SQLite file where bindings persist across restarts; :memory: disables", false},
     {"token", "SCSCF_TOKEN", IMS_CFG_STR, NULL, 0, 0,
@@ -219,6 +224,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "scscf: out of memory\n");
         goto out_root;
     }
+    scscf_auth_set_max(s.auth, (size_t)ims_cfg_int(cfg, "max-nonces"));
     if (scscf_location_open_db(s.loc, ims_cfg_str(cfg, "state"), err, sizeof(err))) {
         fprintf(stderr, "scscf: %s\n", err);
         goto out_root;

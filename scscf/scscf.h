@@ -105,6 +105,9 @@ scscf_record_t *scscf_location_upsert(scscf_location_t *loc, const char *impi, c
 void scscf_location_remove(scscf_location_t *loc, scscf_record_t *rec);
 scscf_binding_t *scscf_binding_new(void);
 void scscf_binding_free(scscf_binding_t *b);
+/* Call after changing a record's bindings: queues it for the write-behind flush and
+ * re-files it in the expiry order (a binding made to expire earlier without this call
+ * would expire late). */
 void scscf_location_mark_dirty(scscf_location_t *loc, scscf_record_t *rec);
 /* Iteration in insertion order; returns NULL at the end. */
 scscf_record_t *scscf_location_first(scscf_location_t *loc, void **iter);
@@ -112,9 +115,12 @@ scscf_record_t *scscf_location_next(scscf_location_t *loc, void **iter);
 size_t scscf_location_count(scscf_location_t *loc);
 size_t scscf_location_binding_count(scscf_location_t *loc);
 /* Removes bindings with expires_at <= now; records left empty are passed to cb and then
- * removed. */
+ * removed. Costs O(log n) per record with a binding due, nothing for the others. */
 typedef void (*scscf_expired_cb)(void *ctx, scscf_record_t *rec);
 void scscf_location_expire(scscf_location_t *loc, int64_t now, scscf_expired_cb cb, void *ctx);
+/* The earliest expires_at of any binding (INT64_MIN for a record without bindings),
+ * INT64_MAX when the store is empty. */
+int64_t scscf_location_next_due(scscf_location_t *loc);
 /* Persistence: write-behind of dirty records, load at start. path ":memory:" disables. */
 int scscf_location_open_db(scscf_location_t *loc, const char *path, char *err, size_t errlen);
 int scscf_location_flush(scscf_location_t *loc);
@@ -145,7 +151,13 @@ int scscf_auth_material_parse(json_t *body, scscf_auth_material_t *out);
 typedef struct scscf_nonce scscf_nonce_t;
 typedef struct scscf_auth scscf_auth_t;
 
+/* Nonces kept at most by default (--max-nonces). A nonce is kept twice its lifetime, so
+ * 100,000 UEs challenged once per 300 s leave ~200,000: they fit, with room to spare. */
+#define SCSCF_NONCE_MAX_DEFAULT 262144
+
 int scscf_auth_create(const char *realm, long ttl_s, scscf_auth_t **out);
+/* Changes the cap (SCSCF_NONCE_MAX_DEFAULT after create): past it the oldest nonce goes. */
+void scscf_auth_set_max(scscf_auth_t *a, size_t max);
 void scscf_auth_free(scscf_auth_t *a);
 /* Creates a nonce from material (takes ownership of its impus) and builds the
  * WWW-Authenticate value into hdr. */
