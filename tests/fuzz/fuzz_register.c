@@ -446,8 +446,8 @@ static void one_message(harness_t *h, const uint8_t *data, size_t size)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static bool init;
-    /* The nonce store's 64k-slot table is created once: allocating and freeing 512 KiB
-     * per input under ASan halved the speed. Emptied after every input instead. */
+    /* The nonce store is created once (creating and freeing its table per input under
+     * ASan halved the speed when it was a fixed 512 KiB) and emptied after every input. */
     static scscf_auth_t *auth, *auth_stale;
     if (!init) {
         if (scscf_auth_create(DOMAIN, 300, &auth) || scscf_auth_create(DOMAIN, 0, &auth_stale))
