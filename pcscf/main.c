@@ -65,6 +65,10 @@ static const ims_cfg_opt_t opts[] = {
      "overload limit: with this many requests waiting for an answer, new ones get 503 "
      "P-CSCF Overloaded at once (0: no limit)",
      false},
+    {"tcp-idle", "PCSCF_TCP_IDLE", IMS_CFG_INT, "3600", 0, 86400,
+     "seconds after which an idle SIP TCP connection is closed (0: never); bounds half-open "
+     "and abandoned connections (a UE re-registering over TCP keeps its connection busy)",
+     false},
     {"token", "PCSCF_TOKEN", IMS_CFG_STR, NULL, 0, 0,
      "bearer token required for DELETE on the status API", true},
     {"insecure", "PCSCF_INSECURE", IMS_CFG_BOOL, "false", 0, 0,
@@ -146,6 +150,7 @@ int main(int argc, char **argv)
         .naliases = naliases,
         .timeout_ms = ims_cfg_int(cfg, "timeout-ms"),
         .max_pending = ims_cfg_int(cfg, "max-pending"),
+        .tcp_idle_s = ims_cfg_int(cfg, "tcp-idle"),
     };
 
     /* Read before anything logs or binds: a bad state file is one line on stderr. */

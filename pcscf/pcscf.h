@@ -41,6 +41,7 @@ typedef struct pcscf_conf {
     size_t naliases;
     long timeout_ms;  /* how long the S-CSCF may stay silent */
     long max_pending; /* overload limit on transactions waiting for an answer (0: none) */
+    long tcp_idle_s;  /* idle SIP TCP connections closed after this (0: never) */
 } pcscf_conf_t;
 
 typedef struct pcscf pcscf_t;

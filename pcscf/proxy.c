@@ -26,6 +26,7 @@
 #include <sofia-sip/su_string.h>
 
 #include "ims/log.h"
+#include "ims/loop.h"
 #include "ims/util.h"
 
 typedef struct pcscf_txn {
@@ -974,6 +975,8 @@ int pcscf_create(su_root_t *root, const pcscf_conf_t *conf, pcscf_t **out, char 
         goto fail;
     }
     pcscf_udp_sockets_find(port, p->udp_fd);
+    if (ims_loop_tcp_idle(p->agent, conf->tcp_idle_s) != 0)
+        IMS_WARN("could not set the TCP idle timeout (--tcp-idle)");
     p->leg = nta_leg_tcreate(p->agent, on_request, p, NTATAG_NO_DIALOG(1), TAG_END());
     if (!p->leg) {
         snprintf(err, errlen, "cannot create the SIP default leg");

@@ -19,6 +19,9 @@
 #include "ims/util.h"
 #include "scscf.h"
 
+/* after scscf.h, which sets Sofia's magic types before any Sofia header */
+#include "ims/loop.h"
+
 static const ims_cfg_opt_t opts[] = {
     {"sip", "SCSCF_SIP", IMS_CFG_STR, "127.0.0.1:6060", 0, 0,
      "SIP listen address host:port (UDP and TCP)", false},
@@ -48,6 +51,13 @@ static const ims_cfg_opt_t opts[] = {
      "Nonces remembered (each for twice --nonce-ttl, so a late answer still gets "
      "stale=true: 200,000 at 333 challenges/s); past it the oldest is dropped and its UE "
      "challenged again. About 0.8 KiB each (200 MiB when full), allocated as they are made",
+     false},
+    {"max-contacts", "SCSCF_MAX_CONTACTS", IMS_CFG_INT, "20", 1, 1000,
+     "Bindings one IMPI may hold; a REGISTER that would exceed it gets 403 Too Many Contacts",
+     false},
+    {"tcp-idle", "SCSCF_TCP_IDLE", IMS_CFG_INT, "3600", 0, 86400,
+     "Seconds after which an idle SIP TCP connection is closed (0: never); bounds half-open "
+     "and abandoned connections",
      false},
     {"state", "SCSCF_STATE", IMS_CFG_STR, "var/scscf.db", 0, 0,
      "SQLite file where bindings persist across restarts; :memory: disables", false},
@@ -159,6 +169,8 @@ int main(int argc, char **argv)
     s.cfg.min_expires = ims_cfg_int(cfg, "min-expires");
     s.cfg.max_expires = ims_cfg_int(cfg, "max-expires");
     s.cfg.nonce_ttl = ims_cfg_int(cfg, "nonce-ttl");
+    s.cfg.max_contacts = ims_cfg_int(cfg, "max-contacts");
+    s.cfg.tcp_idle_s = ims_cfg_int(cfg, "tcp-idle");
     s.cfg.auth_fail_limit = ims_cfg_int(cfg, "auth-fail-limit");
     s.cfg.auth_cooldown = ims_cfg_int(cfg, "auth-cooldown");
     if (s.cfg.min_expires > s.cfg.max_expires) {
@@ -261,6 +273,8 @@ int main(int argc, char **argv)
         goto out_root;
     }
     enlarge_udp_buffers(port);
+    if (ims_loop_tcp_idle(s.agent, s.cfg.tcp_idle_s) != 0)
+        IMS_WARN("could not set the TCP idle timeout (--tcp-idle)");
     if (scscf_registrar_init(&s)) {
         fprintf(stderr, "scscf: cannot start the registrar\n");
         goto out_agent;

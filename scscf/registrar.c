@@ -601,6 +601,12 @@ static void reply_200(scscf_t *s, const scscf_responder_t *rsp, sip_t const *sip
 }
 
 /* Applies the contacts of an authenticated REGISTER: all-or-nothing, then 200. */
+/* --max-contacts bounds the memory one IMPI can take. */
+static size_t max_contacts(const scscf_t *s)
+{
+    return s->cfg.max_contacts > 0 ? (size_t)s->cfg.max_contacts : SCSCF_MAX_CONTACTS;
+}
+
 static void register_bindings(scscf_t *s, const scscf_responder_t *rsp, sip_t const *sip,
                               const char *src, const char *impu, const scscf_auth_material_t *m)
 {
@@ -688,7 +694,7 @@ static void register_bindings(scscf_t *s, const scscf_responder_t *rsp, sip_t co
         }
         for (i = 0; i < n; i++)
             total += plan[i].expires > 0 && !(r && find_binding(r, &plan[i]));
-        if (total > SCSCF_MAX_CONTACTS) {
+        if (total > max_contacts(s)) {
             reply_error(s, rsp, sip, src, impu, SCSCF_E_TOO_MANY_CONTACTS, NULL);
             goto out;
         }
@@ -821,7 +827,7 @@ static void handle_register(scscf_t *s, const scscf_responder_t *rsp, sip_t cons
         if (contact_has_ctl(c))
             return reply_error(s, rsp, sip, src, impu, SCSCF_E_CONTACT_CONTROL_CHARS, NULL);
     }
-    if (ncontacts > SCSCF_MAX_CONTACTS)
+    if (ncontacts > max_contacts(s))
         return reply_error(s, rsp, sip, src, impu, SCSCF_E_TOO_MANY_CONTACTS, NULL);
 
     char ue[80];

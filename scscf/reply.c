@@ -58,9 +58,10 @@ static const scscf_reply_entry_t table[SCSCF_E_COUNT] = {
     [SCSCF_E_CONTACT_CONTROL_CHARS] = {400, "Bad Request - Control Characters In Contact",
                                        "A Contact must not contain control characters",
                                        "contact_control_chars"},
-    [SCSCF_E_TOO_MANY_CONTACTS] = {403, "Forbidden - Too Many Contacts",
-                                   "At most 20 contacts per registration; remove some first",
-                                   "too_many_contacts"},
+    [SCSCF_E_TOO_MANY_CONTACTS] =
+        {403, "Forbidden - Too Many Contacts",
+         "More contacts than --max-contacts allows for one IMPI; remove some first",
+         "too_many_contacts"},
 };
 
 const scscf_reply_entry_t *scscf_reply_get(scscf_err_t e)

@@ -49,12 +49,12 @@ typedef enum {
     SCSCF_E_TOO_MANY_FAILURES,     /* the UE address is in its failed-authentication cooldown */
     SCSCF_E_BAD_CONTACT_PORT,      /* a Contact port outside 1..65535 */
     SCSCF_E_CONTACT_CONTROL_CHARS, /* control characters in a Contact */
-    SCSCF_E_TOO_MANY_CONTACTS,     /* more than SCSCF_MAX_CONTACTS bindings for one IMPI */
+    SCSCF_E_TOO_MANY_CONTACTS,     /* more than --max-contacts bindings for one IMPI */
     SCSCF_E_COUNT
 } scscf_err_t;
 
 /* Bindings one registration (IMPI) may hold: bounds every 200 OK and the store. */
-#define SCSCF_MAX_CONTACTS 20
+#define SCSCF_MAX_CONTACTS 20 /* default of --max-contacts */
 
 typedef struct scscf_reply_entry {
     int status;
@@ -222,6 +222,8 @@ typedef struct scscf_metrics {
 typedef struct scscf_config {
     const char *sip, *domain, *service_route, *server_header, *host;
     long min_expires, max_expires, nonce_ttl;
+    long max_contacts; /* bindings per IMPI (0: SCSCF_MAX_CONTACTS) */
+    long tcp_idle_s;   /* idle SIP TCP connections closed after this (0: never) */
     long auth_fail_limit, auth_cooldown;
     char scscf_uri[256];
 } scscf_config_t;

@@ -3,6 +3,7 @@
 #include "ims/loop.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -10,8 +11,12 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <sofia-sip/nta.h>
+#include <sofia-sip/nta_tport.h>
 #include <sofia-sip/su.h>
 #include <sofia-sip/su_time.h>
+#include <sofia-sip/tport.h>
+#include <sofia-sip/tport_tag.h>
 
 #include "ims/log.h"
 
@@ -200,4 +205,15 @@ void ims_loop_whole_ms_clock(void)
         return;
     prev_su_time = _su_time;
     _su_time = whole_ms_time;
+}
+
+int ims_loop_tcp_idle(struct nta_agent_s *agent, long idle_s)
+{
+    tport_t *master = nta_agent_tports(agent);
+    unsigned ms = idle_s > 0 ? (unsigned)idle_s * 1000U : UINT_MAX;
+    int rc = 0;
+    for (tport_t *tp = tport_primaries(master); tp; tp = tport_next(tp))
+        if (tport_set_params(tp, TPTAG_IDLE(ms), TPTAG_TIMEOUT(ms), TAG_END()) < 0)
+            rc = -1;
+    return rc;
 }

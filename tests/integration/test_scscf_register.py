@@ -354,6 +354,24 @@ class ScscfRegister(H.unittest.TestCase):
         self.assertEqual(r.status, 200, r.text)
         self.assertEqual(len(self.status(impu)[2]["contacts"]), 20)
 
+    def test_contact_cap_is_configurable(self):
+        """--max-contacts sets the cap: with 2, a third binding is refused with the reason
+        and the Warning, and nothing changes."""
+        sc = H.Scscf(self.hss.url, extra=["--max-contacts", "2"])
+        self.addCleanup(sc.stop)
+        sub = self.subscriber(password="c2")
+        impu = f"sip:{sub['imsi']}@{D}"
+        ue = self.ue(sub["imsi"], port=sc.sip_port)
+        two = ", ".join(f"<sip:{sub['imsi']}@127.0.0.1:{43000 + i}>" for i in range(2))
+        self.assertEqual(self.auth_register(ue, sub, "c2", contact=two).status, 200)
+        r = self.auth_register(ue, sub, "c2", contact=f"<sip:{sub['imsi']}@127.0.0.1:43009>")
+        self.assertError(r, 403, "Forbidden - Too Many Contacts")
+        self.assertIn("--max-contacts", r.h("warning") or "")
+        st, _, body = H.http("GET", f"{sc.url}/api/v1/registrations/"
+                             + urllib.parse.quote(impu, safe=""))
+        self.assertEqual(st, 200)
+        self.assertEqual(len(body["contacts"]), 2)
+
     def test_debug_log_explains_a_registration(self):
         """--log-level debug says what happened at each step (request, MAR, credential
         verdict, SAR), never a password or HA1."""

@@ -30,4 +30,12 @@ void ims_loop_signals_free(ims_loop_signals_t *s);
  * su_init() and before creating timers or the nta agent. */
 void ims_loop_whole_ms_clock(void);
 
+struct nta_agent_s;
+
+/* Closes SIP TCP connections of agent that stay idle for idle_s seconds (Sofia keeps
+ * them forever by default, so half-open and abandoned connections would pile up).
+ * TPTAG_IDLE given to nta_agent_create does not reach the listening transports; this sets
+ * it on each of them. Returns 0, or -1 if one refused. */
+int ims_loop_tcp_idle(struct nta_agent_s *agent, long idle_s);
+
 #endif
