@@ -11,6 +11,7 @@
 #include <sofia-sip/su_alloc.h>
 #include <sofia-sip/url.h>
 
+#include "ims/heap.h"
 #include "ims/log.h"
 #include "ims/util.h"
 
@@ -29,8 +30,7 @@ typedef struct reg {
     binding_t *bindings;
     bool dirty; /* queued for the state file */
     struct reg *next;
-    size_t hidx;  /* position in the expiry heap */
-    uint64_t due; /* earliest expires_at_ms of its bindings */
+    ims_heap_node_t expiry; /* due: earliest expires_at_ms of its bindings (0: none) */
 } reg_t;
 
 typedef struct keys {
@@ -55,8 +55,7 @@ struct pcscf_cache {
     /* Binary min-heap of every registration by its earliest binding expiry: the sweep
      * visits only what is due instead of every binding each second. Holds exactly the
      * registrations in the buckets, so its size is also the registration count. */
-    reg_t **heap;
-    size_t nheap, capheap;
+    ims_heap_t heap;
     size_t nbindings;
 };
 
@@ -113,56 +112,9 @@ static void reg_free(reg_t *r)
 
 /* ---- expiry heap ---- */
 
-static void heap_set(pcscf_cache_t *c, size_t i, reg_t *r)
+static reg_t *reg_of(const ims_heap_node_t *n)
 {
-    c->heap[i] = r;
-    r->hidx = i;
-}
-
-static void heap_up(pcscf_cache_t *c, size_t i)
-{
-    reg_t *r = c->heap[i];
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (c->heap[p]->due <= r->due)
-            break;
-        heap_set(c, i, c->heap[p]);
-        i = p;
-    }
-    heap_set(c, i, r);
-}
-
-static void heap_down(pcscf_cache_t *c, size_t i)
-{
-    reg_t *r = c->heap[i];
-    for (;;) {
-        size_t k = 2 * i + 1;
-        if (k >= c->nheap)
-            break;
-        if (k + 1 < c->nheap && c->heap[k + 1]->due < c->heap[k]->due)
-            k++;
-        if (r->due <= c->heap[k]->due)
-            break;
-        heap_set(c, i, c->heap[k]);
-        i = k;
-    }
-    heap_set(c, i, r);
-}
-
-/* Room for n more registrations, taken before they are linked so filing never fails. */
-static int heap_reserve(pcscf_cache_t *c, size_t n)
-{
-    if (c->nheap + n <= c->capheap)
-        return 0;
-    size_t cap = c->capheap ? c->capheap : 1024;
-    while (cap < c->nheap + n)
-        cap *= 2;
-    reg_t **h = realloc(c->heap, cap * sizeof *h);
-    if (!h)
-        return ENOMEM;
-    c->heap = h;
-    c->capheap = cap;
-    return 0;
+    return (reg_t *)((char *)n - offsetof(reg_t, expiry));
 }
 
 static uint64_t reg_due(const reg_t *r)
@@ -185,34 +137,22 @@ static size_t reg_nbindings(const reg_t *r)
 /* Files a new registration (room reserved) with its bindings counted. */
 static void heap_push(pcscf_cache_t *c, reg_t *r)
 {
-    r->due = reg_due(r);
-    heap_set(c, c->nheap++, r);
-    heap_up(c, r->hidx);
+    r->expiry.due = (int64_t)reg_due(r);
+    ims_heap_push(&c->heap, &r->expiry);
     c->nbindings += reg_nbindings(r);
 }
 
 /* Re-files a registration whose bindings changed. */
 static void heap_refile(pcscf_cache_t *c, reg_t *r)
 {
-    uint64_t due = reg_due(r), old = r->due;
-    r->due = due;
-    if (due < old)
-        heap_up(c, r->hidx);
-    else if (due > old)
-        heap_down(c, r->hidx);
+    ims_heap_set_due(&c->heap, &r->expiry, (int64_t)reg_due(r));
 }
 
 /* Takes a registration out of the heap and the binding count (not out of its bucket). */
 static void heap_remove(pcscf_cache_t *c, reg_t *r)
 {
-    size_t i = r->hidx;
-    reg_t *last = c->heap[--c->nheap];
     c->nbindings -= reg_nbindings(r);
-    if (last != r) {
-        heap_set(c, i, last);
-        heap_up(c, i);
-        heap_down(c, last->hidx);
-    }
+    ims_heap_remove(&c->heap, &r->expiry);
 }
 
 static void keys_free(keys_t *k)
@@ -248,7 +188,7 @@ void pcscf_cache_destroy(pcscf_cache_t *c)
     for (size_t i = 0; i < c->ndirty; i++)
         free(c->dirty[i]);
     free(c->dirty);
-    free(c->heap);
+    ims_heap_free(&c->heap);
     free(c);
 }
 
@@ -336,7 +276,7 @@ void pcscf_cache_update(pcscf_cache_t *c, const char *impu, const char *impi,
     uint64_t now = ims_now_ms();
 
     if (!r) {
-        r = heap_reserve(c, 1) ? NULL : calloc(1, sizeof *r);
+        r = ims_heap_reserve(&c->heap, 1) ? NULL : calloc(1, sizeof *r);
         if (!r)
             goto out;
         r->impu = xstrdup(impu);
@@ -426,8 +366,8 @@ size_t pcscf_cache_expire_at(pcscf_cache_t *c, uint64_t now)
 
     /* Only registrations with a binding due are visited; each visit leaves the
      * registration due after now or removes it, so the loop ends. */
-    while (c->nheap && c->heap[0]->due <= now) {
-        reg_t *r = c->heap[0];
+    for (ims_heap_node_t *top; (top = ims_heap_top(&c->heap)) && top->due <= (int64_t)now;) {
+        reg_t *r = reg_of(top);
         for (binding_t **bp = &r->bindings; *bp;) {
             if ((*bp)->expires_at_ms <= now) {
                 binding_t *b = *bp;
@@ -535,7 +475,7 @@ size_t pcscf_cache_count(pcscf_cache_t *c, size_t *nbindings)
     /* kept up to date by every change: a /metrics scrape no longer walks the cache */
     if (nbindings)
         *nbindings = c->nbindings;
-    return c->nheap;
+    return c->heap.n;
 }
 
 static json_t *strv_json(char *const *v, size_t n)
@@ -651,9 +591,9 @@ void pcscf_cache_adopt(pcscf_cache_t *dst, pcscf_cache_t *src)
 {
     /* Room in dst's heap first; without it the restored registrations could never
      * expire, so they are dropped instead (their UEs register again). */
-    bool room = heap_reserve(dst, src->nheap) == 0;
+    bool room = ims_heap_reserve(&dst->heap, src->heap.n) == 0;
     if (!room)
-        IMS_WARN("out of memory: %zu restored registrations dropped", src->nheap);
+        IMS_WARN("out of memory: %zu restored registrations dropped", src->heap.n);
     /* Same bucket count and hash on both sides: each chain moves as it is. */
     for (size_t i = 0; i < NBUCKETS; i++)
         for (reg_t *r = src->buckets[i], *n; r; r = n) {
@@ -667,7 +607,7 @@ void pcscf_cache_adopt(pcscf_cache_t *dst, pcscf_cache_t *src)
             heap_push(dst, r);
         }
     memset(src->buckets, 0, sizeof src->buckets);
-    src->nheap = 0;
+    src->heap.n = 0;
     src->nbindings = 0;
     bool track = dst->track;
     dst->track = true;
@@ -799,7 +739,7 @@ int pcscf_cache_load_doc(pcscf_cache_t *c, const json_t *doc, int64_t wall_ms)
         reg_free(r);
         return ENOENT;
     }
-    if (heap_reserve(c, 1)) {
+    if (ims_heap_reserve(&c->heap, 1)) {
         reg_free(r);
         return ENOMEM;
     }

@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
+#include "ims/heap.h"
 #include "ims/log.h"
 #include "ims/util.h"
 #include "scscf.h"
@@ -36,8 +37,7 @@ struct scscf_location {
     /* Binary min-heap of every record by its earliest binding expiry, so the once-a-second
      * expiry costs O(log n) per record due instead of a walk over all of them (40 ms per
      * tick with 100,000 bindings on the loop thread). */
-    holder_t **heap;
-    size_t nheap, capheap;
+    ims_heap_t heap;
     size_t nrecords, nbindings;
     sqlite3 *db;
     char **dirty; /* IMPIs to write or delete at the next flush */
@@ -47,8 +47,7 @@ struct scscf_location {
 /* The record's list node and heap slot hide in front of it so removal is O(1). */
 struct holder {
     node_t node;
-    size_t hidx; /* position in the expiry heap */
-    int64_t due; /* earliest expires_at of its bindings; INT64_MIN without any */
+    ims_heap_node_t expiry; /* due: earliest expires_at of its bindings; INT64_MIN without any */
     scscf_record_t rec;
 };
 
@@ -59,89 +58,19 @@ static holder_t *holder_of(const scscf_record_t *r)
 
 /* ---- expiry heap ---- */
 
-static void heap_set(scscf_location_t *l, size_t i, holder_t *h)
-{
-    l->heap[i] = h;
-    h->hidx = i;
-}
-
-static void heap_up(scscf_location_t *l, size_t i)
-{
-    holder_t *h = l->heap[i];
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (l->heap[p]->due <= h->due)
-            break;
-        heap_set(l, i, l->heap[p]);
-        i = p;
-    }
-    heap_set(l, i, h);
-}
-
-static void heap_down(scscf_location_t *l, size_t i)
-{
-    holder_t *h = l->heap[i];
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= l->nheap)
-            break;
-        if (c + 1 < l->nheap && l->heap[c + 1]->due < l->heap[c]->due)
-            c++;
-        if (h->due <= l->heap[c]->due)
-            break;
-        heap_set(l, i, l->heap[c]);
-        i = c;
-    }
-    heap_set(l, i, h);
-}
-
-/* Room for one more record, taken before the record exists so that filing it never fails. */
-static int heap_reserve(scscf_location_t *l)
-{
-    if (l->nheap < l->capheap)
-        return 0;
-    size_t n = l->capheap ? l->capheap * 2 : 1024;
-    holder_t **hp = realloc(l->heap, n * sizeof(*hp));
-    if (!hp)
-        return ENOMEM;
-    l->heap = hp;
-    l->capheap = n;
-    return 0;
-}
-
-static void heap_push(scscf_location_t *l, holder_t *h)
-{
-    heap_set(l, l->nheap++, h);
-    heap_up(l, h->hidx);
-}
-
-static void heap_remove(scscf_location_t *l, holder_t *h)
-{
-    size_t i = h->hidx;
-    holder_t *last = l->heap[--l->nheap];
-    if (last != h) {
-        heap_set(l, i, last);
-        heap_up(l, i);
-        heap_down(l, last->hidx);
-    }
-}
-
 /* Re-files a record after its bindings changed (a handful per record: cheap). */
 static void heap_refile(scscf_location_t *l, scscf_record_t *r)
 {
-    holder_t *h = holder_of(r);
     int64_t due = r->bindings ? INT64_MAX : INT64_MIN;
     for (const scscf_binding_t *b = r->bindings; b; b = b->next)
         if (b->expires_at < due)
             due = b->expires_at;
-    if (due == h->due)
-        return;
-    bool earlier = due < h->due;
-    h->due = due;
-    if (earlier)
-        heap_up(l, h->hidx);
-    else
-        heap_down(l, h->hidx);
+    ims_heap_set_due(&l->heap, &holder_of(r)->expiry, due);
+}
+
+static holder_t *holder_of_node(const ims_heap_node_t *n)
+{
+    return (holder_t *)((char *)n - offsetof(holder_t, expiry));
 }
 
 static uint64_t hash(const char *s)
@@ -307,7 +236,7 @@ void scscf_location_free(scscf_location_t *l)
     for (size_t i = 0; i < l->ndirty; i++)
         free(l->dirty[i]);
     free(l->dirty);
-    free(l->heap);
+    ims_heap_free(&l->heap);
     if (l->db)
         sqlite3_close(l->db);
     free(l);
@@ -348,7 +277,7 @@ scscf_record_t *scscf_location_upsert(scscf_location_t *l, const char *impi, con
 {
     scscf_record_t *r = map_get(&l->by_impi, impi);
     if (!r) {
-        holder_t *h = heap_reserve(l) ? NULL : calloc(1, sizeof(*h));
+        holder_t *h = ims_heap_reserve(&l->heap, 1) ? NULL : calloc(1, sizeof(*h));
         if (!h)
             return NULL;
         r = &h->rec;
@@ -358,8 +287,8 @@ scscf_record_t *scscf_location_upsert(scscf_location_t *l, const char *impi, con
             free(h);
             return NULL;
         }
-        h->due = INT64_MIN; /* no binding yet: due at once unless the caller adds some */
-        heap_push(l, h);
+        h->expiry.due = INT64_MIN; /* no binding yet: due at once unless the caller adds some */
+        ims_heap_push(&l->heap, &h->expiry);
         h->node.prev = l->tail;
         if (l->tail)
             l->tail->next = &h->node;
@@ -402,7 +331,7 @@ void scscf_location_remove(scscf_location_t *l, scscf_record_t *r)
 {
     holder_t *h = holder_of(r);
     scscf_location_mark_dirty(l, r);
-    heap_remove(l, h);
+    ims_heap_remove(&l->heap, &h->expiry);
     for (size_t i = 0; i < r->nimpus; i++)
         map_del(&l->by_impu, r->impus[i], r);
     if (r->impu)
@@ -453,15 +382,16 @@ void scscf_location_bump_bindings(scscf_location_t *l, long delta)
 
 int64_t scscf_location_next_due(scscf_location_t *l)
 {
-    return l->nheap ? l->heap[0]->due : INT64_MAX;
+    const ims_heap_node_t *top = ims_heap_top(&l->heap);
+    return top ? top->due : INT64_MAX;
 }
 
 void scscf_location_expire(scscf_location_t *l, int64_t now, scscf_expired_cb cb, void *ctx)
 {
     /* Only records with a binding due are visited. Each visit leaves the record due
      * after now or removes it, so the loop ends. */
-    while (l->nheap && l->heap[0]->due <= now) {
-        scscf_record_t *r = &l->heap[0]->rec;
+    for (ims_heap_node_t *top; (top = ims_heap_top(&l->heap)) && top->due <= now;) {
+        scscf_record_t *r = &holder_of_node(top)->rec;
         bool changed = false;
         for (scscf_binding_t **pp = &r->bindings; *pp;) {
             if ((*pp)->expires_at <= now) {
