@@ -127,8 +127,9 @@ typedef void (*pcscf_esp_visit_cb)(void *arg, uint64_t id, const pcscf_esp_sa_pa
 
 typedef struct pcscf_esp_ops {
     const char *name; /* "userspace" */
-    /* Installs an SA; *id identifies it for del. 0, EEXIST (inbound SPI in use, or the same
-     * outbound selector), EINVAL or ENOMEM. */
+    /* Installs an SA; *id identifies it for del. 0, EEXIST (inbound SPI in use), EINVAL or
+     * ENOMEM. An outbound SA with the selector of an older one takes its place in lookups
+     * until it is removed. */
     int (*add)(void *be, const pcscf_esp_sa_params_t *p, uint64_t *id);
     /* 0 or ENOENT. */
     int (*del)(void *be, uint64_t id);

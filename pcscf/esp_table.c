@@ -59,7 +59,10 @@ static int user_add(void *v, const pcscf_esp_sa_params_t *p, uint64_t *id)
 {
     user_be_t *be = v;
     entry_t **pp = chain(be, p);
-    for (entry_t *e = *pp; e; e = e->next_hash)
+    /* Inbound SPIs are ours and unique. An outbound selector may repeat: at
+     * re-authentication the UE keeps its port-s (TS 33.203 §7.4), so the new SA shadows the
+     * old one (chains are searched newest first) until the old set is removed. */
+    for (entry_t *e = *pp; e && p->dir == PCSCF_ESP_IN; e = e->next_hash)
         if (same_key(pcscf_esp_sa_params(e->sa), p))
             return EEXIST;
     entry_t *e = calloc(1, sizeof *e);

@@ -276,10 +276,18 @@ static void test_table(void **state)
     add(&t, PCSCF_ESP_IN, 1002, "10.0.0.2", 5081, 5066, "ue1", 0);
     add(&t, PCSCF_ESP_OUT, 3001, "10.0.0.2", 5080, 5064, "ue1", 0);
     add(&t, PCSCF_ESP_OUT, 3002, "10.0.0.2", 5081, 5066, "ue1", 0);
-    add(&t, PCSCF_ESP_IN, 1001, "10.0.0.3", 5080, 5064, "ue2", EEXIST);  /* SPI taken */
-    add(&t, PCSCF_ESP_OUT, 3001, "10.0.0.2", 5080, 5064, "ue2", EEXIST); /* same selector */
-    add(&t, PCSCF_ESP_OUT, 3001, "10.0.0.3", 5080, 5064, "ue2", 0);      /* UE SPIs may repeat */
+    add(&t, PCSCF_ESP_IN, 1001, "10.0.0.3", 5080, 5064, "ue2", EEXIST); /* SPI taken */
+    add(&t, PCSCF_ESP_OUT, 3001, "10.0.0.3", 5080, 5064, "ue2", 0);     /* UE SPIs may repeat */
     assert_int_equal(t.ops->count(t.be), 5);
+    /* re-authentication: a newer outbound SA with the same selector shadows the older */
+    uint8_t ue1[4];
+    inet_pton(AF_INET, "10.0.0.2", ue1);
+    add(&t, PCSCF_ESP_OUT, 3009, "10.0.0.2", 5081, 5066, "ue1-new", 0);
+    assert_int_equal(pcscf_esp_sa_params(pcscf_esp_user_lookup_out(&t, ue1, 5081, 5066))->spi,
+                     3009);
+    assert_int_equal(t.ops->del_owner(t.be, "ue1-new"), 1);
+    assert_int_equal(pcscf_esp_sa_params(pcscf_esp_user_lookup_out(&t, ue1, 5081, 5066))->spi,
+                     3002);
     assert_true(t.ops->spi_in_use(t.be, 1002));
     assert_false(t.ops->spi_in_use(t.be, 3002));
     assert_non_null(pcscf_esp_user_lookup_in(&t, 1002));
