@@ -259,7 +259,7 @@ static int cipher_run(pcscf_esp_sa_t *sa, const uint8_t *iv, const uint8_t *in, 
                       uint8_t *out)
 {
     int n = 0, m = 0;
-    if (!EVP_CipherInit_ex2(sa->ciph, NULL, NULL, iv, -1, NULL) ||
+    if (!EVP_CipherInit_ex(sa->ciph, NULL, NULL, NULL, iv, -1) ||
         !EVP_CipherUpdate(sa->ciph, out, &n, in, (int)len) ||
         !EVP_CipherFinal_ex(sa->ciph, out + n, &m) || (size_t)(n + m) != len)
         return PCSCF_ESP_E_CRYPTO;
