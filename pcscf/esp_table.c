@@ -219,8 +219,18 @@ int pcscf_esp_wireshark_line(const pcscf_esp_sa_params_t *p, const pcscf_esp_key
 {
     char src[INET6_ADDRSTRLEN] = "", dst[INET6_ADDRSTRLEN] = "";
     char ekey[2 * PCSCF_ESP_KEY_MAX + 1] = "", akey[2 * PCSCF_ESP_KEY_MAX + 1];
-    inet_ntop(p->family, p->src, src, sizeof src);
-    inet_ntop(p->family, p->dst, dst, sizeof dst);
+    static const uint8_t any[16];
+    /* An SA whose address we leave to the kernel (wildcard bind) matches any address:
+     * Wireshark's wildcard is "*". */
+    size_t alen = p->family == AF_INET6 ? 16 : 4;
+    if (memcmp(p->src, any, alen) == 0)
+        strcpy(src, "*");
+    else
+        inet_ntop(p->family, p->src, src, sizeof src);
+    if (memcmp(p->dst, any, alen) == 0)
+        strcpy(dst, "*");
+    else
+        inet_ntop(p->family, p->dst, dst, sizeof dst);
     ims_hex_encode(k->enc, k->enc_len, ekey);
     ims_hex_encode(k->auth, k->auth_len, akey);
     return snprintf(out, cap, "\"%s\",\"%s\",\"%s\",\"0x%08x\",\"%s\",\"%s%s\",\"%s\",\"0x%s\"",

@@ -369,7 +369,7 @@ int pcscf_esp_tun_create(su_root_t *root, pcscf_esp_table_t *table,
     t->root = root;
     t->table = table;
     t->conf = *conf;
-    t->conf.ifname = conf->ifname ? conf->ifname : "imsesp0";
+    t->conf.ifname = conf->ifname ? conf->ifname : "imsesp%d";
     t->conf.table = conf->table ? conf->table : 1050;
     t->conf.rule_pref = conf->rule_pref ? conf->rule_pref : 1050;
     t->conf.mtu = conf->mtu ? conf->mtu : 1400;
@@ -377,10 +377,6 @@ int pcscf_esp_tun_create(su_root_t *root, pcscf_esp_table_t *table,
     int rc = tun_open(t, err, errlen);
     if (!rc)
         rc = raw_open(t, err, errlen);
-    if (!rc && (rc = nl_route(t, true)) != 0)
-        snprintf(err, errlen, "cannot add the default route of table %u via %s: %s", t->conf.table,
-                 t->ifname, strerror(rc));
-    t->route_added = rc == 0;
     if (!rc && (attach(t, t->raw_fd, &t->raw_wait, on_raw, &t->raw_reg) ||
                 attach(t, t->tun_fd, &t->tun_wait, on_tun, &t->tun_reg))) {
         rc = EIO;
@@ -403,7 +399,16 @@ int pcscf_esp_tun_protect_port(pcscf_esp_tun_t *t, uint16_t port, char *err, siz
         snprintf(err, errlen, "too many protected ports (at most %d)", MAX_PORTS);
         return ENOSPC;
     }
-    int rc = nl_rule(t, port, true);
+    /* The table's route comes with the first rule: a datapath whose sockets are bound to
+     * the device (pcscf_esp_tun_bind_port) needs neither. */
+    int rc = 0;
+    if (!t->route_added && (rc = nl_route(t, true)) != 0) {
+        snprintf(err, errlen, "cannot add the default route of table %u via %s: %s", t->conf.table,
+                 t->ifname, strerror(rc));
+        return rc;
+    }
+    t->route_added = true;
+    rc = nl_rule(t, port, true);
     if (rc == EEXIST) /* left by a previous run that was killed: reuse it */
         rc = 0;
     if (rc) {
@@ -412,6 +417,47 @@ int pcscf_esp_tun_protect_port(pcscf_esp_tun_t *t, uint16_t port, char *err, siz
         return rc;
     }
     t->ports[t->nports++] = port;
+    return 0;
+}
+
+/* Our port of an IPv4 UDP socket or listening TCP socket; 0 for anything else. */
+static uint16_t bound_port(int fd)
+{
+    int type = 0, listening = 0;
+    socklen_t len = sizeof type;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 ||
+        getsockname(fd, (struct sockaddr *)&ss, &sl) != 0 || ss.ss_family != AF_INET)
+        return 0;
+    len = sizeof listening;
+    if (type == SOCK_STREAM &&
+        (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening))
+        return 0;
+    if (type != SOCK_DGRAM && type != SOCK_STREAM)
+        return 0;
+    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+int pcscf_esp_tun_bind_port(pcscf_esp_tun_t *t, uint16_t port, char *err, size_t errlen)
+{
+    int n = 0;
+    for (int fd = 3; fd < 4096; fd++) {
+        if (fd == t->tun_fd || fd == t->raw_fd || bound_port(fd) != port)
+            continue;
+        if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, t->ifname,
+                       (socklen_t)strlen(t->ifname) + 1) != 0) {
+            int rc = errno;
+            snprintf(err, errlen, "cannot bind the sockets of port %u to %s: %s", port, t->ifname,
+                     strerror(rc));
+            return rc;
+        }
+        n++;
+    }
+    if (n == 0) {
+        snprintf(err, errlen, "no IPv4 socket listens on protected port %u", port);
+        return ENOENT;
+    }
     return 0;
 }
 

@@ -23,7 +23,7 @@
  * /dev/net/tun. */
 
 typedef struct pcscf_esp_tun_conf {
-    const char *ifname; /* TUN device name (NULL = "imsesp0") */
+    const char *ifname; /* TUN device name, "%d" picked by the kernel (NULL = "imsesp%d") */
     uint32_t table;     /* routing table for the protected ports (0 = 1050) */
     uint32_t rule_pref; /* priority of our rules (0 = 1050) */
     int mtu;            /* TUN MTU (0 = 1400: room for ESP inside a 1500-byte link) */
@@ -43,16 +43,24 @@ typedef struct pcscf_esp_tun_stats {
 
 typedef struct pcscf_esp_tun pcscf_esp_tun_t;
 
-/* Opens the TUN device (up, MTU set, rp_filter off on it), the raw socket, the routing
- * table's default route, and registers both fds with root. The table must be a
+/* Opens the TUN device (up, MTU set, rp_filter off on it) and the raw socket, and
+ * registers both fds with root. The table must be a
  * user-space table (pcscf_esp_user_create) and outlive the datapath. Returns 0 or an errno
  * code with a one-line reason in err (missing capability, no /dev/net/tun, ...). */
 int pcscf_esp_tun_create(su_root_t *root, pcscf_esp_table_t *table,
                          const pcscf_esp_tun_conf_t *conf, pcscf_esp_tun_t **out, char *err,
                          size_t errlen);
 
-/* Routes what our sockets send from port into the TUN (one ip rule). 0 or an errno code. */
+/* Routes what our sockets send from port into the TUN: one ip rule (the first one also
+ * adds the table's default route via the TUN). 0 or an errno code. */
 int pcscf_esp_tun_protect_port(pcscf_esp_tun_t *t, uint16_t port, char *err, size_t errlen);
+
+/* The other way to the same end, for sockets of our own process: binds every IPv4 UDP
+ * socket and listening TCP socket on port to the TUN device (SO_BINDTODEVICE), so they
+ * receive only what came through ESP and everything they send goes into the TUN; no
+ * routing rule or table is involved (accepted TCP connections inherit the binding).
+ * 0, ENOENT (no such socket) or the setsockopt error. */
+int pcscf_esp_tun_bind_port(pcscf_esp_tun_t *t, uint16_t port, char *err, size_t errlen);
 
 const pcscf_esp_tun_stats_t *pcscf_esp_tun_stats(const pcscf_esp_tun_t *t);
 const char *pcscf_esp_tun_ifname(const pcscf_esp_tun_t *t);
