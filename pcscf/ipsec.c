@@ -12,6 +12,9 @@
 #include "ipsec.h"
 
 #define SERVER_MAX 256
+/* How long a deregistered set outlives the 200 that ends it: the answer is queued in the
+ * TUN device and protected on the loop's next turn, so it needs the SAs a little longer. */
+#define GRACE_MS 2000
 
 /* The four SAs of one agreement (TS 33.203 §7.1): UE port-c → our port-s and UE port-s →
  * our port-c inbound (our SPIs), and the two reverse directions (the UE's SPIs). */
@@ -24,6 +27,7 @@ typedef struct sa_set {
     pcscf_esp_enc_t enc;
     pcscf_sec_list_t server; /* what we sent, for Security-Verify */
     uint64_t expires_ms;
+    bool ending; /* deregistered: kept a moment so the answer can still leave over it */
 } sa_set_t;
 
 typedef struct ue {
@@ -306,17 +310,15 @@ void pcscf_ipsec_registered(pcscf_ipsec_t *x, const char *impi, long expires_s)
     ue_t **pp = ue_find(x, impi);
     if (!*pp || !(*pp)->registered)
         return;
-    if (expires_s <= 0) {
-        ue_drop(x, pp);
-        return;
-    }
-    (*pp)->registered->expires_ms = ims_now_ms() + (uint64_t)expires_s * 1000;
+    sa_set_t *s = (*pp)->registered;
+    s->ending = expires_s <= 0;
+    s->expires_ms = ims_now_ms() + (s->ending ? GRACE_MS : (uint64_t)expires_s * 1000);
 }
 
 bool pcscf_ipsec_is_protected(const pcscf_ipsec_t *x, const char *src_ip)
 {
     for (const ue_t *u = x->ues; u; u = u->next)
-        if (u->registered && strcmp(u->registered->ue_ip, src_ip) == 0)
+        if (u->registered && !u->registered->ending && strcmp(u->registered->ue_ip, src_ip) == 0)
             return true;
     return false;
 }

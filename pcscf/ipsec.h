@@ -57,7 +57,8 @@ int pcscf_ipsec_verify(pcscf_ipsec_t *x, const char *impi, const char *src_ip, u
                        size_t whylen);
 
 /* The S-CSCF accepted a protected REGISTER of impi: the SAs live expires_s more seconds
- * (0: deregistered, removed now). */
+ * (0: deregistered: no longer protected, removed two seconds later, once the 200 that
+ * says so has left over them). */
 void pcscf_ipsec_registered(pcscf_ipsec_t *x, const char *impi, long expires_s);
 /* True when src_ip has registered SAs: its unprotected requests are refused. */
 bool pcscf_ipsec_is_protected(const pcscf_ipsec_t *x, const char *src_ip);

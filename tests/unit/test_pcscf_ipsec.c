@@ -112,10 +112,13 @@ static void test_agreement(void **state)
     assert_null(pcscf_esp_user_lookup_in(&f->t, server.o[0].spi_s));
     assert_non_null(pcscf_esp_user_lookup_in(&f->t, server2.o[0].spi_s));
 
-    /* deregistration */
+    /* deregistration: unprotected at once, the SAs gone once the 200 could leave */
     pcscf_ipsec_registered(f->x, IMPI, 0);
-    assert_int_equal(pcscf_ipsec_sa_count(f->x), 0);
     assert_false(pcscf_ipsec_is_protected(f->x, UE));
+    assert_int_equal(pcscf_ipsec_sa_count(f->x), 4);
+    assert_int_equal(pcscf_ipsec_expire(f->x, ims_now_ms() + 1000), 0);
+    assert_int_equal(pcscf_ipsec_expire(f->x, ims_now_ms() + 2500), 1);
+    assert_int_equal(pcscf_ipsec_sa_count(f->x), 0);
 }
 
 static void test_refused_challenges(void **state)
