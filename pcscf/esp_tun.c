@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/fib_rules.h>
 #include <linux/if_tun.h>
 #include <linux/netlink.h>
@@ -15,6 +16,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "esp_tun.h"
@@ -119,6 +121,21 @@ static int nl_route(pcscf_esp_tun_t *t, bool add)
 
 /* ---- the TUN device ---- */
 
+/* A pcscf started by a non-root user gets NET_ADMIN and NET_RAW as permitted (not
+ * effective) file capabilities (docker/Dockerfile): make them effective before use. Root
+ * has them already; without them the open below fails with a clear reason. */
+static void caps_raise(void)
+{
+    struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+    struct __user_cap_data_struct d[2];
+    uint32_t want = (1u << CAP_NET_ADMIN) | (1u << CAP_NET_RAW);
+    if (syscall(SYS_capget, &h, d) != 0 || (d[0].effective & want) == want)
+        return;
+    d[0].effective |= d[0].permitted & want;
+    if (syscall(SYS_capset, &h, d) != 0)
+        IMS_DEBUG("esp: could not raise NET_ADMIN/NET_RAW: %s", strerror(errno));
+}
+
 static int sysctl_write(const char *path, const char *value)
 {
     int fd = open(path, O_WRONLY | O_CLOEXEC);
@@ -131,6 +148,7 @@ static int sysctl_write(const char *path, const char *value)
 
 static int tun_open(pcscf_esp_tun_t *t, char *err, size_t errlen)
 {
+    caps_raise();
     t->tun_fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
     if (t->tun_fd < 0) {
         int rc = errno;
