@@ -188,6 +188,9 @@ static int tun_open(pcscf_esp_tun_t *t, char *err, size_t errlen)
     snprintf(path, sizeof path, "/proc/sys/net/ipv4/conf/%s/rp_filter", t->ifname);
     if ((rc = sysctl_write(path, "0")) != 0)
         IMS_WARN("esp: cannot turn rp_filter off on %s: %s", t->ifname, strerror(rc));
+    /* The datapath is IPv4: no IPv6 addresses, router solicitations or MLD on the device. */
+    snprintf(path, sizeof path, "/proc/sys/net/ipv6/conf/%s/disable_ipv6", t->ifname);
+    sysctl_write(path, "1");
     return 0;
 }
 
@@ -275,10 +278,8 @@ static void esp_out(pcscf_esp_tun_t *t, size_t n)
 {
     const uint8_t *ip = t->in;
     size_t ihl = (size_t)(ip[0] & 15) * 4;
-    if (n < 20 || (ip[0] >> 4) != 4) {
-        t->st.malformed++; /* IPv6 neighbour traffic and the like: nothing of ours */
-        return;
-    }
+    if (n < 20 || (ip[0] >> 4) != 4)
+        return; /* the kernel's own IPv6 chatter on the device: nothing of ours */
     size_t total = rd16(ip + 2);
     /* ESP in transport mode goes on whole datagrams; fragments cannot be matched to an SA. */
     if (ihl < 20 || total > n || total < ihl + 8 || (rd16(ip + 6) & 0x3fff) ||
