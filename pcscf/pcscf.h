@@ -100,9 +100,6 @@ const pcscf_reply_t *pcscf_reply_get(pcscf_err_t e);
 /* Sends the table entry with Warning: 399 <host> "<explanation>". */
 void pcscf_reply_send(nta_incoming_t *irq, const char *warn_host, pcscf_err_t e);
 
-/* Our UDP sockets bound to port, one per family (IPv4, IPv6; -1 when none or ambiguous),
- * found once after nta_agent_create since nta does not expose them. */
-void pcscf_udp_sockets_find(uint16_t port, int fd_out[2]);
 /* Sends the 100 Trying to a UDP request directly on our socket; false when it could not
  * (TCP, unknown socket, send error): the caller then lets nta send it. */
 bool pcscf_trying_send_raw(const int udp_fd[2], const sip_t *sip, msg_t *req);
@@ -117,9 +114,6 @@ int pcscf_self_create(su_home_t *home, const char *domain, const char *bind_host
                       pcscf_self_t **out);
 /* True when url's host (and port, when given) names this P-CSCF. */
 bool pcscf_self_is_me(const pcscf_self_t *self, const url_t *url);
-
-/* True when url has no port or a port in 1..65535 (digits only). */
-bool pcscf_url_port_ok(const url_t *url);
 
 /* Removes every leading Route that names this P-CSCF; returns how many. */
 int pcscf_route_consume(const pcscf_self_t *self, msg_t *msg, sip_t *sip);

@@ -27,6 +27,7 @@
 
 #include "ims/log.h"
 #include "ims/loop.h"
+#include "ims/sip.h"
 #include "ims/util.h"
 
 typedef struct pcscf_txn {
@@ -157,56 +158,6 @@ static void re_resolve(pcscf_t *p)
 
 /* ---------------------------------------------------------------- helpers */
 
-static void source_of(msg_t *msg, char *ip, size_t iplen, uint16_t *port, bool *tcp)
-{
-    su_addrinfo_t *ai = msg_addrinfo(msg);
-    *port = 0;
-    *tcp = false;
-    snprintf(ip, iplen, "?");
-    if (!ai || !ai->ai_addr)
-        return;
-    *tcp = ai->ai_protocol == IPPROTO_TCP;
-    if (ai->ai_addr->sa_family == AF_INET6) {
-        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ai->ai_addr;
-        inet_ntop(AF_INET6, &s6->sin6_addr, ip, iplen);
-        *port = ntohs(s6->sin6_port);
-    } else if (ai->ai_addr->sa_family == AF_INET) {
-        struct sockaddr_in *s4 = (struct sockaddr_in *)ai->ai_addr;
-        inet_ntop(AF_INET, &s4->sin_addr, ip, iplen);
-        *port = ntohs(s4->sin_port);
-    }
-}
-
-/* The name of an entry of sip->sip_error: Sofia puts there both unparsable headers
- * (sip_error_class, named by er_name) and the second copy of a header that may appear
- * once, with its own class: reading that one as a sip_error_t would crash. */
-static const char *error_entry_name(const sip_header_t *h)
-{
-    if (h->sh_class == sip_error_class)
-        return h->sh_error->er_name;
-    return h->sh_class ? h->sh_class->hc_name : NULL;
-}
-
-static bool header_error(const sip_t *sip, const char *name)
-{
-    for (const sip_header_t *h = (const sip_header_t *)sip->sip_error; h; h = h->sh_next) {
-        const char *n = error_entry_name(h);
-        if (n && strcasecmp(n, name) == 0)
-            return true;
-    }
-    return false;
-}
-
-/* A singleton header (To, CSeq, Max-Forwards...) given twice: which one counts is
- * ambiguous, so the request is refused rather than forwarded with either. */
-static bool duplicate_header(const sip_t *sip)
-{
-    for (const sip_header_t *h = (const sip_header_t *)sip->sip_error; h; h = h->sh_next)
-        if (h->sh_class != sip_error_class)
-            return true;
-    return false;
-}
-
 /* To must name a SIP user (or a tel: number for requests other than REGISTER). */
 static bool to_ok(const url_t *u)
 {
@@ -254,10 +205,10 @@ static bool max_forwards_step(msg_t *msg, sip_t *sip)
 static bool ports_ok(const sip_t *sip)
 {
     for (const sip_contact_t *m = sip->sip_contact; m; m = m->m_next)
-        if (!pcscf_url_port_ok(m->m_url))
+        if (!ims_sip_url_port_ok(m->m_url))
             return false;
     for (const sip_route_t *r = sip->sip_route; r; r = r->r_next)
-        if (!pcscf_url_port_ok(r->r_url))
+        if (!ims_sip_url_port_ok(r->r_url))
             return false;
     return true;
 }
@@ -464,8 +415,8 @@ static int on_response(pcscf_txn_t *t, nta_outgoing_t *orq, const sip_t *sip)
             p->stats.aka_keys_stripped++;
             IMS_DEBUG("kept AKA keys of call-id %s for IPsec", t->call_id);
         }
-        explicit_bzero(ck, sizeof ck);
-        explicit_bzero(ik, sizeof ik);
+        ims_secure_zero(ck, sizeof ck);
+        ims_secure_zero(ik, sizeof ik);
     }
     if (t->is_register && status >= 200 && status < 300)
         remember_registration(t, rs);
@@ -769,7 +720,7 @@ static int on_request(pcscf_t *p, nta_leg_t *leg, nta_incoming_t *irq, const sip
 
     orig = nta_incoming_getrequest(irq);
     if (orig) {
-        source_of(orig, src_ip, sizeof src_ip, &src_port, &tcp);
+        ims_sip_source(orig, src_ip, sizeof src_ip, &src_port, &tcp);
         t = txn_new(p, irq, sip, src_ip, src_port, tcp);
     }
     if (!orig || !t) {
@@ -780,16 +731,18 @@ static int on_request(pcscf_t *p, nta_leg_t *leg, nta_incoming_t *irq, const sip
         return 0;
     }
 
-    if (duplicate_header(sip)) {
+    /* A singleton header (To, CSeq, Max-Forwards...) given twice: which one counts is
+     * ambiguous, so the request is refused rather than forwarded with either. */
+    if (ims_sip_duplicate_header(sip)) {
         txn_fail(t, PCSCF_ERR_DUPLICATE_HEADER);
-    } else if (header_error(sip, "Contact")) {
+    } else if (ims_sip_header_error(sip, "Contact")) {
         txn_fail(t, PCSCF_ERR_BAD_CONTACT);
     } else if (!ports_ok(sip)) {
         txn_fail(t, PCSCF_ERR_BAD_PORT);
-    } else if (!sip->sip_to || !to_ok(sip->sip_to->a_url) || header_error(sip, "To")) {
+    } else if (!sip->sip_to || !to_ok(sip->sip_to->a_url) || ims_sip_header_error(sip, "To")) {
         txn_fail(t, PCSCF_ERR_BAD_TO);
-    } else if (header_error(sip, "From") || header_error(sip, "Route") ||
-               header_error(sip, "Max-Forwards") || header_error(sip, "Expires")) {
+    } else if (ims_sip_header_error(sip, "From") || ims_sip_header_error(sip, "Route") ||
+               ims_sip_header_error(sip, "Max-Forwards") || ims_sip_header_error(sip, "Expires")) {
         txn_fail(t, PCSCF_ERR_BAD_REQUEST);
     } else if (sip->sip_request->rq_method == sip_method_register) {
         send_trying(p, irq, sip, orig, tcp);
@@ -974,7 +927,7 @@ int pcscf_create(su_root_t *root, const pcscf_conf_t *conf, pcscf_t **out, char 
         rc = errno ? errno : EADDRINUSE;
         goto fail;
     }
-    pcscf_udp_sockets_find(port, p->udp_fd);
+    ims_sip_udp_sockets_by_family(port, p->udp_fd);
     if (ims_loop_tcp_idle(p->agent, conf->tcp_idle_s) != 0)
         IMS_WARN("could not set the TCP idle timeout (--tcp-idle)");
     p->leg = nta_leg_tcreate(p->agent, on_request, p, NTATAG_NO_DIALOG(1), TAG_END());

@@ -78,36 +78,6 @@ void pcscf_reply_send(nta_incoming_t *irq, const char *warn_host, pcscf_err_t e)
  * (RFC 3261 Trying state) rather than answered with another 100. TPORT_LOG does not
  * show these 100s. */
 
-/* nta does not expose its sockets: find the UDP ones bound to our port. */
-void pcscf_udp_sockets_find(uint16_t port, int fd_out[2])
-{
-    int found[2] = {-1, -1}, count[2] = {0, 0};
-    for (int fd = 3; fd < 1024 && port; fd++) {
-        int type = 0, proto = 0;
-        socklen_t len = sizeof type;
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof ss;
-        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_DGRAM)
-            continue;
-        len = sizeof proto;
-        if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) != 0 || proto != IPPROTO_UDP)
-            continue;
-        if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
-            continue;
-        int fam = ss.ss_family == AF_INET6 ? 1 : ss.ss_family == AF_INET ? 0 : -1;
-        uint16_t bound = fam == 1   ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
-                         : fam == 0 ? ntohs(((struct sockaddr_in *)&ss)->sin_port)
-                                    : 0;
-        if (fam < 0 || bound != port)
-            continue;
-        found[fam] = fd;
-        count[fam]++;
-    }
-    /* Two candidates of one family: cannot tell which one nta uses, so leave it to nta. */
-    for (int i = 0; i < 2; i++)
-        fd_out[i] = count[i] == 1 ? found[i] : -1;
-}
-
 static bool add_header(char *buf, size_t cap, size_t *n, const void *h)
 {
     if (!h)
