@@ -48,7 +48,7 @@ void scscf_auth_material_clear(scscf_auth_material_t *m)
     free(m->impus);
     free(m->barred);
     /* the vector and HA1s are secrets: do not leave them in freed memory */
-    memset(m, 0, sizeof(*m));
+    ims_secure_zero(m, sizeof(*m));
 }
 
 static int hexfield(json_t *o, const char *k, uint8_t *out, size_t len)
@@ -194,7 +194,7 @@ int scscf_auth_challenge(scscf_auth_t *a, const char *realm, const char *impu,
         return rc;
     }
     n->m = *m;
-    memset(m, 0, sizeof(*m)); /* ownership moved */
+    ims_secure_zero(m, sizeof(*m)); /* ownership moved: no second copy of the secrets */
     n->created_ms = ims_now_ms();
     n->expires_ms = n->created_ms + (uint64_t)a->ttl_s * 1000;
     /* Bounded: every unauthenticated REGISTER makes a nonce kept for minutes, so a flood
@@ -251,13 +251,13 @@ scscf_auth_result_t scscf_auth_check(scscf_auth_t *a, const char *method, const 
             return SCSCF_AUTH_FAILED;
         /* the caller has checked that the Authorization realm is our domain */
         ims_digest_ha1_bin(username, a->realm, pw, pwlen, ha1);
-        memset(pw, 0, sizeof(pw));
+        ims_secure_zero(pw, sizeof(pw));
     }
     bool with_qop = qop && *qop;
     ims_digest_ha2(method, uri, ha2);
     ims_digest_response(ha1, n->value, with_qop ? nc : NULL, with_qop ? cnonce : NULL,
                         with_qop ? qop : NULL, ha2, expect);
-    memset(ha1, 0, sizeof(ha1));
+    ims_secure_zero(ha1, sizeof(ha1));
     if (!ims_ct_streq(expect, response)) {
         nonce_drop(a, n);
         return SCSCF_AUTH_FAILED;

@@ -25,14 +25,6 @@ static void pending_error(pending_t *p, scscf_err_t e)
     pending_done(p);
 }
 
-/* Clears secrets (CK, IK) in a way the compiler may not drop as a dead store. */
-static void wipe(void *p, size_t n)
-{
-    volatile unsigned char *v = p;
-    while (n--)
-        *v++ = 0;
-}
-
 static bool is_user_part(const char *impi, const char *impu)
 {
     const char *colon = strchr(impu, ':'), *at = strchr(impi, '@');
@@ -79,8 +71,8 @@ static void add_keys(char *www, size_t len, const uint8_t ck[16], const uint8_t 
     ims_hex_encode(ck, 16, ckhex);
     ims_hex_encode(ik, 16, ikhex);
     snprintf(www + w, len - w, ", ck=\"%s\", ik=\"%s\"", ckhex, ikhex);
-    wipe(ckhex, sizeof(ckhex));
-    wipe(ikhex, sizeof(ikhex));
+    ims_secure_zero(ckhex, sizeof(ckhex));
+    ims_secure_zero(ikhex, sizeof(ikhex));
 }
 
 /* Sends the 401 carrying www; the header lines are wiped with it. */
@@ -119,12 +111,12 @@ static void challenge_with(pending_t *p, scscf_auth_material_t *m)
     scscf_auth_material_clear(m);
     if (!rc && keys)
         add_keys(www, sizeof(www), ck, ik);
-    wipe(ck, sizeof(ck));
-    wipe(ik, sizeof(ik));
+    ims_secure_zero(ck, sizeof(ck));
+    ims_secure_zero(ik, sizeof(ik));
     if (rc)
         return pending_error(p, SCSCF_E_INTERNAL);
     send_401(p, www);
-    wipe(www, sizeof(www));
+    ims_secure_zero(www, sizeof(www));
 }
 
 static void on_mar(void *ctx, long status, json_t *body)

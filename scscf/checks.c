@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ims/sip.h"
 #include "register.h"
 
 size_t scscf_max_contacts(const scscf_t *s)
@@ -26,22 +27,6 @@ static int aor_of(url_t const *u, char *out, size_t len)
     snprintf(out, len, "%s:%s%s%s", u->url_type == url_sips ? "sips" : "sip",
              u->url_user ? u->url_user : "", u->url_user ? "@" : "", u->url_host);
     return 0;
-}
-
-/* A URI port must be 1..65535, digits only; Sofia keeps it as text. */
-static bool port_ok(url_t const *u)
-{
-    unsigned long v = 0;
-    if (!u->url_port || !*u->url_port)
-        return true;
-    for (const char *c = u->url_port; *c; c++) {
-        if (*c < '0' || *c > '9')
-            return false;
-        v = v * 10 + (unsigned long)(*c - '0');
-        if (v > 65535)
-            return false;
-    }
-    return v > 0;
 }
 
 /* Control characters (C0, DEL) in a stored Contact would reach the status API and every
@@ -80,7 +65,7 @@ scscf_err_t scscf_check_register(scscf_req_t *rq)
         return SCSCF_E_NOT_HOME_DOMAIN;
     size_t ncontacts = 0;
     for (sip_contact_t const *c = sip->sip_contact; c; c = c->m_next, ncontacts++) {
-        if (c->m_url->url_type != url_any && !port_ok(c->m_url))
+        if (c->m_url->url_type != url_any && !ims_sip_url_port_ok(c->m_url))
             return SCSCF_E_BAD_CONTACT_PORT;
         if (contact_has_ctl(c))
             return SCSCF_E_CONTACT_CONTROL_CHARS;

@@ -16,13 +16,6 @@ void scscf_hb_init(scscf_hbuf_t *b, bool secret)
     b->stack[0] = 0;
 }
 
-static void hb_wipe(char *p, size_t n)
-{
-    volatile char *v = p;
-    while (n--)
-        *v++ = 0;
-}
-
 /* Makes room for need more bytes and the terminating NUL. A secret buffer is never
  * realloc'ed, which could leave a copy of the keys in freed memory. */
 static bool hb_room(scscf_hbuf_t *b, size_t need)
@@ -40,7 +33,7 @@ static bool hb_room(scscf_hbuf_t *b, size_t need)
     if (!b->heap || b->secret) {
         memcpy(np, b->p, b->len + 1);
         if (b->heap) {
-            hb_wipe(b->p, b->len);
+            ims_secure_zero(b->p, b->len);
             free(b->p);
         }
     }
@@ -64,9 +57,9 @@ void scscf_hb_put(scscf_hbuf_t *b, const char *s)
 void scscf_hb_free(scscf_hbuf_t *b)
 {
     if (b->secret) {
-        hb_wipe(b->p, b->len);
+        ims_secure_zero(b->p, b->len);
         if (b->heap)
-            hb_wipe(b->stack, sizeof(b->stack));
+            ims_secure_zero(b->stack, sizeof(b->stack));
     }
     if (b->heap)
         free(b->p);

@@ -1,19 +1,42 @@
 /* The location store's persistence: changed records written behind to SQLite (one JSON
- * document per IMPI) at each tick, and loaded back at start with the expired bindings left out. */
+ * document per IMPI, file opened by ims_db) at each tick, loaded back at start. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <sqlite3.h>
-#include <sys/stat.h>
 
+#include "ims/db.h"
 #include "ims/log.h"
 #include "ims/util.h"
 #include "location_int.h"
 
+/* PRAGMA application_id of an S-CSCF state file ("SCSC"). */
+#define APP_ID 0x53435343
+
+/* migrations[i] takes user_version i to i+1. Files from before the opener have the table
+ * at version 0 (unstamped): IF NOT EXISTS lets them through unchanged. */
+static const char *const migrations[] = {
+    "CREATE TABLE IF NOT EXISTS registrations(impi TEXT PRIMARY KEY, doc TEXT NOT NULL)",
+};
+
+static const ims_db_spec_t db_spec = {
+    .label = "state file",
+    .hint = "move it away or pass --state :memory:",
+    .foreign = "not an S-CSCF state file (it holds other data; give the S-CSCF its own --state "
+               "file)",
+    .app_id = APP_ID,
+    .adopt_unstamped = true,
+    .migrations = migrations,
+    .nmigrations = sizeof migrations / sizeof migrations[0],
+    .busy_ms = 2000,
+    .private_file = true,
+};
+
 struct scscf_location_db {
     sqlite3 *db;
+    sqlite3_stmt *put, *del; /* prepared once at open */
 };
 
 static json_t *record_doc(const scscf_record_t *r)
@@ -106,58 +129,26 @@ void scscf_location_db_close(scscf_location_t *l)
 {
     if (!l->db)
         return;
+    sqlite3_finalize(l->db->put);
+    sqlite3_finalize(l->db->del);
     sqlite3_close(l->db->db);
     free(l->db);
     l->db = NULL;
 }
 
-int scscf_location_open_db(scscf_location_t *l, const char *path, char *err, size_t errlen)
+/* Loads every stored record; 0, or EIO with err set when a row cannot be read. */
+static int load_all(scscf_location_t *l, const char *path, char *err, size_t errlen)
 {
-    if (!path || strcmp(path, ":memory:") == 0 || !*path)
-        return 0;
-    /* the default var/scscf.db should work from a fresh clone: create its folder */
-    char dir[1024];
-    snprintf(dir, sizeof(dir), "%s", path);
-    for (char *p = dir + 1; *p; p++) {
-        if (*p == '/') {
-            *p = 0;
-            mkdir(dir, 0755); /* an existing folder is fine; sqlite reports real errors */
-            *p = '/';
-        }
-    }
-    if (!(l->db = calloc(1, sizeof(*l->db)))) {
-        snprintf(err, errlen, "cannot open state database %s: out of memory", path);
-        return ENOMEM;
-    }
-    sqlite3 *db = NULL;
-    if (sqlite3_open(path, &db) != SQLITE_OK) {
-        snprintf(err, errlen, "cannot open state database %s: %s", path,
-                 db ? sqlite3_errmsg(db) : "out of memory");
-        sqlite3_close(db);
-        free(l->db);
-        l->db = NULL;
-        return EIO;
-    }
-    l->db->db = db;
-    char *msg = NULL;
-    if (sqlite3_exec(db,
-                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                     "CREATE TABLE IF NOT EXISTS registrations(impi TEXT PRIMARY KEY, doc TEXT "
-                     "NOT NULL);",
-                     NULL, NULL, &msg) != SQLITE_OK) {
-        snprintf(err, errlen, "cannot initialise state database %s: %s", path, msg ? msg : "error");
-        sqlite3_free(msg);
-        scscf_location_db_close(l);
-        return EIO;
-    }
+    sqlite3 *db = l->db->db;
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db, "SELECT doc FROM registrations", -1, &st, NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "cannot read state database %s: %s", path, sqlite3_errmsg(db));
+        snprintf(err, errlen, "cannot read state file %s: %s", path, sqlite3_errmsg(db));
         return EIO;
     }
     int64_t now = ims_wall_s();
     size_t loaded = 0;
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         json_t *doc = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
         if (doc) {
             load_doc(l, doc, now);
@@ -166,6 +157,10 @@ int scscf_location_open_db(scscf_location_t *l, const char *path, char *err, siz
         }
     }
     sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        snprintf(err, errlen, "cannot read state file %s: %s", path, sqlite3_errmsg(db));
+        return EIO;
+    }
     /* Loading marked everything dirty; the rows are already what we loaded, but expired
      * ones must go, so the first flush rewrites them: cheap and simple. */
     IMS_INFO("state %s: %zu stored registrations, %zu live with %zu bindings", path, loaded,
@@ -173,47 +168,74 @@ int scscf_location_open_db(scscf_location_t *l, const char *path, char *err, siz
     return 0;
 }
 
+int scscf_location_open_db(scscf_location_t *l, const char *path, char *err, size_t errlen)
+{
+    if (!path || strcmp(path, ":memory:") == 0 || !*path)
+        return 0;
+    if (!(l->db = calloc(1, sizeof(*l->db)))) {
+        snprintf(err, errlen, "cannot open state file %s: out of memory", path);
+        return ENOMEM;
+    }
+    int rc = ims_db_open(path, &db_spec, &l->db->db, err, errlen);
+    if (rc) {
+        free(l->db);
+        l->db = NULL;
+        return rc;
+    }
+    if ((rc = load_all(l, path, err, errlen)))
+        goto fail;
+    if (sqlite3_prepare_v2(l->db->db, "INSERT OR REPLACE INTO registrations(impi, doc) VALUES(?,?)",
+                           -1, &l->db->put, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(l->db->db, "DELETE FROM registrations WHERE impi = ?", -1, &l->db->del,
+                           NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot prepare state file %s: %s", path, sqlite3_errmsg(l->db->db));
+        rc = EIO;
+        goto fail;
+    }
+    return 0;
+fail:
+    scscf_location_db_close(l);
+    return rc;
+}
+
+/* Writes (or deletes) the row of one dirty IMPI; 0 or EIO. */
+static int write_one(scscf_location_t *l, const char *impi)
+{
+    scscf_record_t *r = scscf_location_find_impi(l, impi);
+    sqlite3_stmt *st = r && r->bindings ? l->db->put : l->db->del;
+    char *text = NULL;
+    if (r)
+        r->dirty = false;
+    sqlite3_bind_text(st, 1, impi, -1, SQLITE_STATIC);
+    if (st == l->db->put) {
+        json_t *doc = record_doc(r);
+        text = json_dumps(doc, JSON_COMPACT);
+        json_decref(doc);
+        if (!text)
+            return EIO;
+        sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
+    }
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    free(text);
+    return rc == SQLITE_DONE ? 0 : EIO;
+}
+
 int scscf_location_flush(scscf_location_t *l)
 {
     if (!l->db || !l->ndirty)
         return 0;
     sqlite3 *db = l->db->db;
-    sqlite3_stmt *put = NULL, *del = NULL;
-    int rc = EIO;
-    if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO registrations(impi, doc) VALUES(?,?)", -1,
-                           &put, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, "DELETE FROM registrations WHERE impi = ?", -1, &del, NULL) !=
-            SQLITE_OK)
-        goto out;
-    for (size_t i = 0; i < l->ndirty; i++) {
-        scscf_record_t *r = scscf_location_find_impi(l, l->dirty[i]);
-        if (r && r->bindings) {
-            r->dirty = false;
-            json_t *doc = record_doc(r);
-            char *text = json_dumps(doc, JSON_COMPACT);
-            json_decref(doc);
-            sqlite3_bind_text(put, 1, r->impi, -1, SQLITE_STATIC);
-            sqlite3_bind_text(put, 2, text ? text : "{}", -1, SQLITE_TRANSIENT);
-            sqlite3_step(put);
-            sqlite3_reset(put);
-            free(text);
-        } else {
-            if (r)
-                r->dirty = false;
-            sqlite3_bind_text(del, 1, l->dirty[i], -1, SQLITE_STATIC);
-            sqlite3_step(del);
-            sqlite3_reset(del);
-        }
-    }
-    rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK ? 0 : EIO;
-out:
+    int rc = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK ? 0 : EIO;
+    for (size_t i = 0; !rc && i < l->ndirty; i++)
+        rc = write_one(l, l->dirty[i]);
+    if (!rc && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        rc = EIO;
     if (rc) {
         IMS_WARN("state database write failed: %s", sqlite3_errmsg(db));
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     }
-    sqlite3_finalize(put);
-    sqlite3_finalize(del);
     for (size_t i = 0; i < l->ndirty; i++) {
         /* also after a failed write: the next change queues the record again */
         scscf_record_t *r = scscf_location_find_impi(l, l->dirty[i]);

@@ -6,6 +6,7 @@
 
 #include "ims/cfg.h"
 #include "ims/log.h"
+#include "ims/sip.h"
 #include "scscf.h"
 
 /* after scscf.h, which sets Sofia's magic types before any Sofia header */
@@ -99,7 +100,7 @@ int main(int argc, char **argv)
     ims_loop_signals_t *sig = NULL;
     su_init();
     ims_loop_whole_ms_clock();
-    scscf_sip_redirect_logs();
+    ims_sip_log_redirect();
     const char *why = start(&s, &st, &sig, &http, &lh, err, sizeof(err));
     rc = 1;
     if (why) {

@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "ims/log.h"
+#include "ims/sip.h"
 #include "register.h"
 
 /* An HSS that is down or answers garbage is an outage: the UE is told when to come back
@@ -117,11 +118,9 @@ void scscf_reply_error_after(const scscf_req_t *rq, scscf_err_t e, long retry_af
 
 void scscf_reply_bad_header(const scscf_req_t *rq)
 {
-    sip_header_t const *h = (sip_header_t const *)rq->sip->sip_error;
-    const char *name = h->sh_class == sip_error_class ? h->sh_error->er_name : h->sh_class->hc_name;
     char w[256];
     snprintf(w, sizeof(w), "Warning: 399 %s \"Cannot parse the %s header\"\r\n", rq->s->cfg.host,
-             name ? name : "?");
+             ims_sip_bad_header(rq->sip));
     rq->s->m.auth_failures[SCSCF_E_BAD_HEADER]++;
     scscf_reply_send(rq, 400, scscf_reply_get(SCSCF_E_BAD_HEADER)->phrase, w);
 }

@@ -218,8 +218,6 @@ void scscf_registrar_expire(scscf_t *s, int64_t now);
 void scscf_registrar_deregister(scscf_t *s, scscf_record_t *rec, const char *why);
 
 /* ---- sip_agent.c: the SIP side on nta ---- */
-/* Sofia's log output into ours, one line each at debug. */
-void scscf_sip_redirect_logs(void);
 /* Creates the nta agent listening on sip_url (UDP and TCP), with its UDP buffers grown and
  * the TCP idle limit set. Returns 0 or EADDRNOTAVAIL (port in use, address not local). */
 int scscf_sip_start(scscf_t *s, const char *sip_url, uint16_t port);

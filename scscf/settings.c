@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ims/daemon.h"
 #include "ims/log.h"
 #include "ims/util.h"
 #include "scscf.h"
@@ -92,37 +93,6 @@ void scscf_settings_free(scscf_settings_t *st)
     st->cfg = NULL;
 }
 
-static bool loopback_host(const char *host)
-{
-    return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
-           strcmp(host, "localhost") == 0;
-}
-
-/* Anyone who reaches the status API could DELETE registrations: off loopback it needs a
- * token, unless the operator says otherwise. */
-static int check_status_api(const ims_cfg_t *cfg)
-{
-    char hhost[256];
-    uint16_t hport;
-    const char *hbind = ims_cfg_str(cfg, "http"), *token = ims_cfg_str(cfg, "token");
-    if (ims_parse_hostport(hbind, hhost, sizeof(hhost), &hport, 8082)) {
-        fprintf(stderr, "scscf: --http: not host:port: %s\n", hbind);
-        return 1;
-    }
-    if (token && !*token) {
-        fprintf(stderr, "scscf: --token must not be empty\n");
-        return 1;
-    }
-    if (!loopback_host(hhost) && !token && !ims_cfg_bool(cfg, "insecure")) {
-        fprintf(stderr,
-                "scscf: refusing to serve the status API on %s without --token (or pass "
-                "--insecure)\n",
-                hbind);
-        return 1;
-    }
-    return 0;
-}
-
 int scscf_settings_apply(scscf_settings_t *st, scscf_config_t *c)
 {
     const ims_cfg_t *cfg = st->cfg;
@@ -157,5 +127,12 @@ int scscf_settings_apply(scscf_settings_t *st, scscf_config_t *c)
                  c->domain);
         c->service_route = st->service_route;
     }
-    return check_status_api(cfg);
+    /* Anyone who reaches the status API could DELETE registrations. */
+    char err[512];
+    if (ims_http_guard(ims_cfg_str(cfg, "http"), 8082, ims_cfg_str(cfg, "token"),
+                       ims_cfg_bool(cfg, "insecure"), "the status API", err, sizeof(err))) {
+        fprintf(stderr, "scscf: %s\n", err);
+        return 1;
+    }
+    return 0;
 }

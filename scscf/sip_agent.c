@@ -1,71 +1,34 @@
 /* The S-CSCF's SIP side on Sofia nta: the agent with its timer and buffer choices, the leg
  * that hands each request to scscf_registrar_process, and the once-a-second tick. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <sys/socket.h>
 #include <netinet/in.h>
 
-#include <sofia-sip/msg_addr.h>
 #include <sofia-sip/su.h>
-#include <sofia-sip/su_log.h>
 #include <sofia-sip/tport_tag.h>
 
 #include "ims/log.h"
+#include "ims/sip.h"
 #include "ims/util.h"
 #include "scscf.h"
-
-/* Sofia's own diagnostics (e.g. an ICMP port unreachable after a UE went away) go to our
- * log at debug, one line each, instead of raw multi-line text on stderr. */
-extern su_log_t tport_log[], nta_log[];
-
-static void sofia_log(void *stream, char const *fmt, va_list ap)
-{
-    char line[512];
-    vsnprintf(line, sizeof(line), fmt, ap);
-    for (char *p = line; *p; p++)
-        if (*p == '\n' || *p == '\t' || *p == '\r')
-            *p = ' ';
-    size_t n = strlen(line);
-    while (n && line[n - 1] == ' ')
-        line[--n] = 0;
-    if (n)
-        IMS_DEBUG("sofia: %s", line);
-}
-
-void scscf_sip_redirect_logs(void)
-{
-    su_log_redirect(su_log_default, sofia_log, NULL);
-    su_log_redirect(tport_log, sofia_log, NULL);
-    su_log_redirect(nta_log, sofia_log, NULL);
-}
 
 /* nta exposes no socket handle, and the kernel's default UDP receive buffer (~200 KiB)
  * overflows within milliseconds at thousands of REGISTERs per second whenever the loop is
  * briefly descheduled: find our UDP sockets by their bound port and enlarge them. */
 static void enlarge_udp_buffers(uint16_t port)
 {
-    for (int fd = 3; fd < 4096; fd++) {
-        int type = 0;
-        socklen_t tl = sizeof(type);
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof(ss);
-        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) || type != SOCK_DGRAM ||
-            getsockname(fd, (struct sockaddr *)&ss, &sl))
-            continue;
-        uint16_t p = ss.ss_family == AF_INET    ? ntohs(((struct sockaddr_in *)&ss)->sin_port)
-                     : ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
-                                                : 0;
-        if (p != port)
-            continue;
+    int fds[8];
+    size_t n = ims_sip_udp_sockets(port, fds, NULL, 8);
+    for (size_t i = 0; i < n && i < 8; i++) {
         /* ~1000-2000 queued requests (the kernel doubles the value): enough to ride out
          * a scheduling hiccup, small enough that a queued request is answered well
          * before the UE's first retransmission (T1 = 500 ms) instead of feeding a
          * retransmission storm under overload */
         int size = 1024 * 1024;
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
-        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+        setsockopt(fds[i], SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+        setsockopt(fds[i], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
     }
 }
 
@@ -112,20 +75,16 @@ static void nta_reply(void *ctx, int status, const char *phrase, const char *ser
 static void packet_source(nta_incoming_t *irq, char *src, size_t slen, char *host, size_t hlen)
 {
     msg_t *msg = nta_incoming_getrequest(irq);
-    su_addrinfo_t *ai = msg ? msg_addrinfo(msg) : NULL;
-    snprintf(src, slen, "?");
-    snprintf(host, hlen, "?");
-    if (ai && ai->ai_addr) {
-        su_sockaddr_t *su = (su_sockaddr_t *)ai->ai_addr;
-        if (su_inet_ntop(su->su_family, SU_ADDR(su), host, hlen)) {
-            bool v6 = su->su_family == AF_INET6;
-            snprintf(src, slen, "%s:%s%s%s:%u", ai->ai_protocol == IPPROTO_TCP ? "tcp" : "udp",
-                     v6 ? "[" : "", host, v6 ? "]" : "", (unsigned)ntohs(su->su_port));
-        } else {
-            snprintf(host, hlen, "?");
-        }
-    }
+    uint16_t port;
+    bool tcp, v6;
+    ims_sip_source(msg, host, hlen, &port, &tcp);
     msg_destroy(msg);
+    v6 = strchr(host, ':') != NULL;
+    if (strcmp(host, "?") == 0)
+        snprintf(src, slen, "?");
+    else
+        snprintf(src, slen, "%s:%s%s%s:%u", tcp ? "tcp" : "udp", v6 ? "[" : "", host, v6 ? "]" : "",
+                 (unsigned)port);
 }
 
 static int on_request(scscf_t *s, nta_leg_t *leg, nta_incoming_t *irq, sip_t const *sip)
