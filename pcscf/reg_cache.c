@@ -245,15 +245,20 @@ static void binding_set(pcscf_cache_t *c, reg_t *r, su_home_t *home, const pcscf
         r->bindings = b;
         c->nbindings++;
     }
-    pcscf_cache_index_del(c, b); /* the address may have changed */
-    free(b->received);
+    /* Re-indexed only when the address changed: a refresh from the same address (the
+     * usual case) costs no index work. */
+    bool moved = !b->received || !in->received || strcmp(b->received, in->received) != 0;
+    if (moved) {
+        pcscf_cache_index_del(c, b);
+        free(b->received);
+        b->received = pcscf_cache_xstrdup(in->received);
+        pcscf_cache_index_add(c, b);
+    }
     free(b->transport);
     free(b->user_agent);
-    b->received = pcscf_cache_xstrdup(in->received);
     b->transport = pcscf_cache_xstrdup(in->transport);
     b->user_agent = pcscf_cache_xstrdup(in->user_agent);
     b->expires_at_ms = now + (uint64_t)e * 1000;
-    pcscf_cache_index_add(c, b);
 }
 
 void pcscf_cache_update(pcscf_cache_t *c, const char *impu, const char *impi,
