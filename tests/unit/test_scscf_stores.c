@@ -339,6 +339,17 @@ static void test_location_empty_and_stale(void **state)
     scscf_location_free(l);
 }
 
+/* Removes a test's SQLite file and its WAL companions. */
+static void remove_db(const char *path)
+{
+    char aux[512];
+    unlink(path);
+    snprintf(aux, sizeof(aux), "%s-wal", path);
+    unlink(aux);
+    snprintf(aux, sizeof(aux), "%s-shm", path);
+    unlink(aux);
+}
+
 /* Expired records leave the SQLite file too, and a restart rebuilds the expiry order. */
 static void test_location_persistence(void **state)
 {
@@ -382,12 +393,7 @@ static void test_location_persistence(void **state)
     assert_int_equal(scscf_location_open_db(l, path, err, sizeof(err)), 0);
     assert_int_equal(scscf_location_count(l), 50);
     scscf_location_free(l);
-    unlink(path);
-    char aux[sizeof(path) + 8];
-    snprintf(aux, sizeof(aux), "%s-wal", path);
-    unlink(aux);
-    snprintf(aux, sizeof(aux), "%s-shm", path);
-    unlink(aux);
+    remove_db(path);
 }
 
 /* A state file written before the files had an application id (the same table, version 0)
@@ -447,12 +453,7 @@ static void test_location_old_and_foreign_files(void **state)
     assert_int_equal(sqlite3_column_int(st, 0), 1); /* left as it was */
     sqlite3_finalize(st);
     sqlite3_close(db);
-    unlink(path);
-    char aux[sizeof(path) + 8];
-    snprintf(aux, sizeof(aux), "%s-wal", path);
-    unlink(aux);
-    snprintf(aux, sizeof(aux), "%s-shm", path);
-    unlink(aux);
+    remove_db(path);
 }
 
 /* ---- nonce store ---- */
