@@ -48,6 +48,8 @@ static int edit_register(pcscf_txn_t *t, const sip_t *sip, msg_t *msg, sip_t *fs
 {
     pcscf_t *p = t->p;
     note_identity(t, sip);
+    if (pcscf_ipsec_sip_register(t, sip, msg, fs, err) != 0)
+        return -1;
     if (pcscf_contact_alias(msg, fs, t->src_ip, t->src_port, t->tcp) < 0) {
         *err = PCSCF_ERR_INTERNAL;
         return -1;
