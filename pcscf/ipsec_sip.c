@@ -400,14 +400,6 @@ void pcscf_ipsec_sip_metrics(pcscf_t *p, pcscf_ipsec_metrics_t *m)
     m->sas_active = pcscf_ipsec_sa_count(s->ipsec);
     m->sets_installed = is->sets_installed;
     m->verify_failed = is->verify_failed;
-    if (!s->tun)
-        return;
-    const pcscf_esp_tun_stats_t *ts = pcscf_esp_tun_stats(s->tun);
-    m->esp_in = ts->in_packets;
-    m->esp_out = ts->out_packets;
-    m->auth_failures = ts->auth_failures;
-    m->replays = ts->replays;
-    m->unknown_spi = ts->unknown_spi;
-    m->malformed = ts->malformed;
-    m->policy_drops = ts->policy_drops;
+    if (s->tun)
+        m->esp = *pcscf_esp_tun_stats(s->tun);
 }

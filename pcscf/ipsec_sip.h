@@ -3,6 +3,7 @@
 #ifndef PCSCF_IPSEC_SIP_H
 #define PCSCF_IPSEC_SIP_H
 
+#include "esp_tun.h"
 #include "pcscf.h"
 
 struct pcscf_txn;
@@ -54,7 +55,7 @@ char *pcscf_ipsec_sip_esp_sa(struct pcscf *p);
 
 typedef struct pcscf_ipsec_metrics {
     uint64_t sas_active, sets_installed, verify_failed;
-    uint64_t esp_in, esp_out, auth_failures, replays, unknown_spi, malformed, policy_drops;
+    pcscf_esp_tun_stats_t esp; /* zero without a datapath */
 } pcscf_ipsec_metrics_t;
 void pcscf_ipsec_sip_metrics(struct pcscf *p, pcscf_ipsec_metrics_t *m);
 

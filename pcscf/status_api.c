@@ -100,13 +100,13 @@ static void metrics(pcscf_t *p, ims_http_resp_t *resp)
         {"pcscf_ipsec_verify_failed_total", C,
          "Protected REGISTERs refused (not over the SAs, Security-Verify mismatch).", NULL,
          im.verify_failed},
-        {"pcscf_esp_packets_total", C, esp, "dir=\"in\"", im.esp_in},
-        {"pcscf_esp_packets_total", C, esp, "dir=\"out\"", im.esp_out},
-        {"pcscf_esp_dropped_total", C, espd, "reason=\"auth\"", im.auth_failures},
-        {"pcscf_esp_dropped_total", C, espd, "reason=\"replay\"", im.replays},
-        {"pcscf_esp_dropped_total", C, espd, "reason=\"unknown_spi\"", im.unknown_spi},
-        {"pcscf_esp_dropped_total", C, espd, "reason=\"malformed\"", im.malformed},
-        {"pcscf_esp_dropped_total", C, espd, "reason=\"policy\"", im.policy_drops},
+        {"pcscf_esp_packets_total", C, esp, "dir=\"in\"", im.esp.in_packets},
+        {"pcscf_esp_packets_total", C, esp, "dir=\"out\"", im.esp.out_packets},
+        {"pcscf_esp_dropped_total", C, espd, "reason=\"auth\"", im.esp.auth_failures},
+        {"pcscf_esp_dropped_total", C, espd, "reason=\"replay\"", im.esp.replays},
+        {"pcscf_esp_dropped_total", C, espd, "reason=\"unknown_spi\"", im.esp.unknown_spi},
+        {"pcscf_esp_dropped_total", C, espd, "reason=\"malformed\"", im.esp.malformed},
+        {"pcscf_esp_dropped_total", C, espd, "reason=\"policy\"", im.esp.policy_drops},
     };
     char buf[8192];
     if (!metrics_write(buf, sizeof buf, m, sizeof m / sizeof m[0])) {

@@ -3,8 +3,10 @@ python3-scapy) keyed the way TS 33.203 Annex I says, and a driver for our esp-to
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 
 # scapy is a Debian package: the python3 on PATH may be another interpreter that does not
 # see it (docs: TOOL-NOTES), so re-run the test under Debian's own.
@@ -72,3 +74,71 @@ class EspPipe:
         rc = self.p.wait(timeout=10)
         self.p.stdout.close()
         return rc
+
+
+class EspLink:
+    """A UE's ESP toward one P-CSCF address over a raw protocol-50 socket: packets protected
+    by scapy SAs, answers decrypted by the SA their SPI names, and a TCP exchange by hand
+    (the UE's kernel never sees the inner segments, so it cannot do TCP for us)."""
+
+    def __init__(self, ue, peer):
+        self.ue, self.peer = ue, peer
+        self.raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, 50)
+        self.raw.settimeout(0.2)
+        self.by_spi = {}  # our inbound SPI -> scapy SA
+
+    def send(self, sa, seg, tamper=False):
+        """Protects IP(ue -> peer)/seg with sa and sends it; returns the outer packet."""
+        pkt = IP(bytes(IP(src=self.ue, dst=self.peer) / seg))
+        outer = bytearray(bytes(sa.encrypt(pkt)))
+        if tamper:
+            outer[-1] ^= 0x55  # inside the ICV
+        self.send_outer(bytes(outer))
+        return bytes(outer)
+
+    def send_outer(self, outer):
+        self.raw.sendto(outer[20:], (self.peer, 0))  # the kernel writes the IP header
+
+    def recv(self, timeout=5):
+        """The next ESP packet from the peer, decrypted (raises on a bad ICV or an SPI
+        we did not give out); None after timeout seconds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                data = self.raw.recv(70000)
+            except socket.timeout:
+                continue
+            pkt = IP(data)
+            if pkt.src != self.peer or pkt.proto != 50:
+                continue
+            spi = int.from_bytes(bytes(pkt.payload)[:4], "big")
+            if spi not in self.by_spi:
+                raise RuntimeError(f"ESP from {self.peer} with an SPI we never gave: {spi}")
+            return self.by_spi[spi].decrypt(IP(data))
+        return None
+
+    def tcp(self, sa, sport, dport, payload, done, timeout=5):
+        """SYN, ACK, payload, then the peer's stream (acknowledged as it comes) until
+        done(stream) or timeout; ends with a RST. Returns the stream, None without SYN-ACK."""
+        seq = 7000
+        seg = lambda **kw: TCP(sport=sport, dport=dport, window=65000, **kw)  # noqa: E731
+        self.send(sa, seg(flags="S", seq=seq))
+        synack = self.recv(timeout)
+        if synack is None or TCP not in synack or synack[TCP].flags & 0x12 != 0x12:
+            return None
+        ack, seq = synack[TCP].seq + 1, seq + 1
+        self.send(sa, seg(flags="A", seq=seq, ack=ack))
+        self.send(sa, seg(flags="PA", seq=seq, ack=ack) / Raw(payload))
+        seq += len(payload)
+        got, deadline = b"", time.monotonic() + timeout
+        while time.monotonic() < deadline and not done(got):
+            p = self.recv(deadline - time.monotonic())
+            if p is None:
+                break
+            data = bytes(p[TCP].payload) if TCP in p else b""
+            if data and p[TCP].seq == ack:
+                got += data
+                ack += len(data)
+                self.send(sa, seg(flags="A", seq=seq, ack=ack))
+        self.send(sa, seg(flags="R", seq=seq))
+        return got

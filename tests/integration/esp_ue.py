@@ -6,12 +6,10 @@ usage: esp_ue.py JSON  (ue, pcscf, auth, enc, ck, ik, spis, ports; see test_esp_
 
 import json
 import os
-import socket
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from esp_peer import IP, TCP, UDP, Raw, scapy_sa  # noqa: E402
+from esp_peer import UDP, EspLink, Raw, scapy_sa  # noqa: E402
 
 SIP = ("REGISTER sip:ims.mnc011.mcc432.3gppnetwork.org SIP/2.0\r\n"
        "Via: SIP/2.0/{t} {ue}:{port};branch=z9hG4bK{n}\r\nContent-Length: 0\r\n\r\n")
@@ -24,70 +22,23 @@ class Ue:
         sa = lambda spi: scapy_sa(spi, c["auth"], c["enc"], ck, ik)  # noqa: E731
         # Toward the P-CSCF the SPI is the one the P-CSCF chose (it receives); back, ours.
         self.to_ps, self.to_pc = sa(c["pcscf_spi_s"]), sa(c["pcscf_spi_c"])
-        self.from_ps, self.from_pc = sa(c["ue_spi_c"]), sa(c["ue_spi_s"])
-        self.raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, 50)
-        self.raw.settimeout(0.2)
-        self.sent = []
-
-    def send(self, sa, seg):
-        pkt = IP(bytes(IP(src=self.c["ue"], dst=self.c["pcscf"]) / seg))
-        outer = bytes(sa.encrypt(pkt))
-        self.raw.sendto(outer[20:], (self.c["pcscf"], 0))
-        self.sent.append(outer)
-        return outer
-
-    def recv(self, deadline):
-        """The next ESP packet from the P-CSCF, decrypted by the SA its SPI names."""
-        by_spi = {self.c["ue_spi_c"]: self.from_ps, self.c["ue_spi_s"]: self.from_pc}
-        while time.monotonic() < deadline:
-            try:
-                data = self.raw.recv(70000)
-            except socket.timeout:
-                continue
-            pkt = IP(data)
-            if pkt.src != self.c["pcscf"] or pkt.proto != 50:
-                continue
-            spi = int.from_bytes(bytes(pkt.payload)[:4], "big")
-            if spi not in by_spi:
-                return {"unexpected_spi": spi}
-            return by_spi[spi].decrypt(IP(data))  # raises on a bad ICV
-        return None
+        self.link = EspLink(c["ue"], c["pcscf"])
+        self.link.by_spi = {c["ue_spi_c"]: sa(c["ue_spi_c"]), c["ue_spi_s"]: sa(c["ue_spi_s"])}
 
     def udp(self, sa, sport, dport, n):
         text = SIP.format(t="UDP", ue=self.c["ue"], port=sport, n=n).encode()
-        first = self.send(sa, UDP(sport=sport, dport=dport) / Raw(text))
-        ans = self.recv(time.monotonic() + 5)
+        first = self.link.send(sa, UDP(sport=sport, dport=dport) / Raw(text))
+        ans = self.link.recv(5)
         ok = ans is not None and UDP in ans and ans[UDP].sport == dport and \
             ans[UDP].dport == sport and text.split(b"\r\n")[0] in bytes(ans[UDP].payload)
         return ok, first
 
     def tcp(self, sa, sport, dport):
-        """SYN, ACK with a REGISTER, then collect the echo; ends with a RST."""
-        seq = 1000
-        self.send(sa, TCP(sport=sport, dport=dport, flags="S", seq=seq, window=65000))
-        synack = self.recv(time.monotonic() + 5)
-        if synack is None or TCP not in synack or synack[TCP].flags & 0x12 != 0x12:
-            return False
-        ack = synack[TCP].seq + 1
+        """A REGISTER over a hand-made TCP connection; its echo must come back."""
         text = SIP.format(t="TCP", ue=self.c["ue"], port=sport, n="tcp").encode()
-        seq += 1
-        self.send(sa, TCP(sport=sport, dport=dport, flags="A", seq=seq, ack=ack, window=65000))
-        self.send(sa, TCP(sport=sport, dport=dport, flags="PA", seq=seq, ack=ack,
-                          window=65000) / Raw(text))
-        seq += len(text)
-        got, deadline = b"", time.monotonic() + 5
-        while time.monotonic() < deadline and text.split(b"\r\n")[0] not in got:
-            p = self.recv(deadline)
-            if p is None or TCP not in p:
-                break
-            data = bytes(p[TCP].payload)
-            if data and p[TCP].seq == ack:
-                got += data
-                ack += len(data)
-                self.send(sa, TCP(sport=sport, dport=dport, flags="A", seq=seq, ack=ack,
-                                  window=65000))
-        self.send(sa, TCP(sport=sport, dport=dport, flags="R", seq=seq))
-        return text.split(b"\r\n")[0] in got
+        line = text.split(b"\r\n")[0]
+        got = self.link.tcp(sa, sport, dport, text, lambda stream: line in stream)
+        return got is not None and line in got
 
     def refused(self, replay_of):
         """Packets the P-CSCF must drop: each would be echoed if it got through."""
@@ -95,13 +46,10 @@ class Ue:
         seg = UDP(sport=c["ue_port_c"], dport=c["pcscf_port_s"]) / Raw(b"OPTIONS x SIP/2.0\r\n")
         stranger = scapy_sa(0x7777, c["auth"], c["enc"], bytes.fromhex(c["ck"]),
                             bytes.fromhex(c["ik"]))
-        self.send(stranger, seg)
-        bad = bytearray(bytes(self.to_ps.encrypt(IP(bytes(
-            IP(src=c["ue"], dst=c["pcscf"]) / seg)))))
-        bad[-1] ^= 0x80
-        self.raw.sendto(bytes(bad)[20:], (c["pcscf"], 0))
-        self.raw.sendto(replay_of[20:], (c["pcscf"], 0))
-        return self.recv(time.monotonic() + 1.0) is None
+        self.link.send(stranger, seg)
+        self.link.send(self.to_ps, seg, tamper=True)
+        self.link.send_outer(replay_of)
+        return self.link.recv(1.0) is None
 
 
 def main():

@@ -18,7 +18,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from esp_peer import IP, TCP, UDP, Raw, scapy_sa  # noqa: E402
+from esp_peer import UDP, EspLink, Raw, scapy_sa  # noqa: E402
 
 D = "ims.mnc011.mcc432.3gppnetwork.org"
 
@@ -53,8 +53,7 @@ class Ue:
         self.plain = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.plain.bind((c["ue"], c["ue_port_c"]))
         self.plain.settimeout(0.5)
-        self.raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, 50)
-        self.raw.settimeout(0.2)
+        self.link = EspLink(c["ue"], c["pcscf"])
         self.spi_c, self.spi_s = c["ue_spi_c"], c["ue_spi_s"]
         self.nc = 0
 
@@ -130,40 +129,14 @@ class Ue:
         self.p_port_s = int(re.search(r"port-s=(\d+)", server).group(1))
         sa = lambda spi: scapy_sa(spi, c["auth"], c["enc"], ck, ik)  # noqa: E731
         self.to_ps, self.to_pc = sa(self.p_spi_s), sa(self.p_spi_c)
-        self.by_spi = {self.spi_c: sa(self.spi_c), self.spi_s: sa(self.spi_s)}
-
-    def esp_send(self, sa, seg, tamper=False):
-        pkt = IP(bytes(IP(src=self.c["ue"], dst=self.c["pcscf"]) / seg))
-        out = bytearray(bytes(sa.encrypt(pkt)))
-        if tamper:
-            out[-1] ^= 0x55
-        self.raw.sendto(bytes(out[20:]), (self.c["pcscf"], 0))
-        return bytes(out)
-
-    def esp_recv(self, timeout=5):
-        """Next decrypted packet from the P-CSCF (raises on a bad ICV)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                data = self.raw.recv(70000)
-            except socket.timeout:
-                continue
-            pkt = IP(data)
-            if pkt.src != self.c["pcscf"]:
-                continue
-            spi = int.from_bytes(bytes(pkt.payload)[:4], "big")
-            if spi not in self.by_spi:
-                raise RuntimeError(f"ESP from the P-CSCF with unknown SPI {spi}")
-            return self.by_spi[spi].decrypt(IP(data))
-        return None
+        self.link.by_spi = {self.spi_c: sa(self.spi_c), self.spi_s: sa(self.spi_s)}
 
     def esp_sip(self, msg, timeout=5):
         """A SIP request over UDP in ESP (UE port-c -> P-CSCF port-s); its final answer."""
-        self.esp_send(self.to_ps, UDP(sport=self.c["ue_port_c"], dport=self.p_port_s) /
-                      Raw(msg))
+        self.link.send(self.to_ps, UDP(sport=self.c["ue_port_c"], dport=self.p_port_s) / Raw(msg))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            p = self.esp_recv(deadline - time.monotonic())
+            p = self.link.recv(deadline - time.monotonic())
             if p is None:
                 return None
             if UDP in p and p[UDP].sport == self.p_port_s and p[UDP].dport == self.c["ue_port_c"]:
@@ -173,39 +146,15 @@ class Ue:
         return None
 
     def esp_tcp_sip(self, msg, timeout=5):
-        """The same over TCP in ESP: a handshake by hand (scapy), the request, the answer
-        read from the stream, then a RST."""
-        sport, dport, seq = self.c["ue_port_c"], self.p_port_s, 7000
-        tcp = lambda **kw: TCP(sport=sport, dport=dport, window=65000, **kw)  # noqa: E731
-        self.esp_send(self.to_ps, tcp(flags="S", seq=seq))
-        deadline = time.monotonic() + timeout
-        syn = self.esp_recv(timeout)
-        if syn is None or TCP not in syn or syn[TCP].flags & 0x12 != 0x12:
-            return None
-        ack = syn[TCP].seq + 1
-        seq += 1
-        self.esp_send(self.to_ps, tcp(flags="A", seq=seq, ack=ack))
-        self.esp_send(self.to_ps, tcp(flags="PA", seq=seq, ack=ack) / Raw(msg))
-        seq += len(msg)
-        got = b""
-
-        def final():  # the stream's answers have no body: one per blank line
-            for part in got.split(b"\r\n\r\n")[:-1]:
+        """The same over TCP in ESP (a connection made by hand): the final answer."""
+        def final(stream):  # the answers have no body: one per blank line
+            for part in stream.split(b"\r\n\r\n")[:-1]:
                 if Sip(part).status >= 200:
                     return Sip(part)
             return None
 
-        while time.monotonic() < deadline and not final():
-            p = self.esp_recv(deadline - time.monotonic())
-            if p is None:
-                break
-            data = bytes(p[TCP].payload) if TCP in p else b""
-            if data and p[TCP].seq == ack:
-                got += data
-                ack += len(data)
-                self.esp_send(self.to_ps, tcp(flags="A", seq=seq, ack=ack))
-        self.esp_send(self.to_ps, tcp(flags="R", seq=seq))
-        return final()
+        got = self.link.tcp(self.to_ps, self.c["ue_port_c"], self.p_port_s, msg, final, timeout)
+        return final(got) if got else None
 
 
 def usim(c, nonce):
@@ -266,13 +215,13 @@ def probes(ue, c, nonce, res, verify, out):
     ans = ue.plain_exchange(msg)
     out["unprotected_message"] = [ans.status, ans.reason, ans.h("warning")] if ans else None
     # bad ICV, unknown SPI and plain UDP to the protected port: no answer
-    ue.esp_send(ue.to_ps, UDP(sport=c["ue_port_c"], dport=ue.p_port_s) /
-                Raw(ue.register(ue.auth_answer(nonce, res), extra=[verify])), tamper=True)
+    ue.link.send(ue.to_ps, UDP(sport=c["ue_port_c"], dport=ue.p_port_s) /
+                 Raw(ue.register(ue.auth_answer(nonce, res), extra=[verify])), tamper=True)
     stranger = scapy_sa(0x5151, c["auth"], c["enc"], bytes(16), bytes(16))
-    ue.esp_send(stranger, UDP(sport=c["ue_port_c"], dport=ue.p_port_s) / Raw(b"x"))
+    ue.link.send(stranger, UDP(sport=c["ue_port_c"], dport=ue.p_port_s) / Raw(b"x"))
     ue.plain.sendto(ue.register(ue.auth_answer(nonce, res), extra=[verify]),
                     (c["pcscf"], ue.p_port_s))
-    out["forged_unanswered"] = ue.esp_recv(1.0) is None
+    out["forged_unanswered"] = ue.link.recv(1.0) is None
     # re-registration over the same SAs, then deregistration
     ans = ue.esp_sip(ue.register(ue.auth_answer(nonce, res), extra=[ue.client_hdr(), verify]))
     out["reregister"] = [ans.status, ans.reason] if ans else None

@@ -203,37 +203,33 @@ class IpsecRegister(unittest.TestCase):
         self.assertEqual(out["security_server"], "")
         self.assertIn("sec-agree needs IMS AKA: registering without IPsec", out["warning"])
 
-    def test_required_mode(self):
+    def other_pcscf(self, mode):
+        """A second P-CSCF on the same S-CSCF with --sec-agree mode; stopped (exit 0
+        checked) at the end of the test. Returns its SIP port."""
         port, http = H.free_port(host=P_ADDR), H.free_port(both=False)
-        p = H.Daemon("pcscf-required", [
+        p = H.Daemon(f"pcscf-{mode}", [
             H.bin_path("pcscf"), "--sip", f"{P_ADDR}:{port}", "--http", f"127.0.0.1:{http}",
             "--scscf", f"sip:127.0.0.1:{self.scscf_port}", "--domain", H.DOMAIN,
-            "--state", ":memory:", "--sec-agree", "required"], logdir=self.logdir)
+            "--state", ":memory:", "--sec-agree", mode], logdir=self.logdir)
         p.wait_http(f"http://127.0.0.1:{http}/healthz")
-        try:
-            c, out = self.ue("hmac-sha-1-96", "null", no_sec=True, pcscf_sip_port=port)
-            self.assertEqual(out["challenge"][0], 494, out)
-            self.assertIn("requires IPsec for IMS AKA subscribers", out["challenge_text"])
-            self.assertNotIn("ck=", out["challenge_text"])
-            c, out = self.ue("hmac-sha-1-96", "null", pcscf_sip_port=port)
-            self.assertEqual(out["protected"], [200, "OK"], out)
-        finally:
-            self.assertEqual(p.stop(), 0, p.log()[-2000:])
+        self.addCleanup(lambda: self.assertEqual(p.stop(), 0, p.log()[-2000:]))
+        return port
+
+    def test_required_mode(self):
+        port = self.other_pcscf("required")
+        c, out = self.ue("hmac-sha-1-96", "null", no_sec=True, pcscf_sip_port=port)
+        self.assertEqual(out["challenge"][0], 494, out)
+        self.assertIn("requires IPsec for IMS AKA subscribers", out["challenge_text"])
+        self.assertNotIn("ck=", out["challenge_text"])
+        c, out = self.ue("hmac-sha-1-96", "null", pcscf_sip_port=port)
+        self.assertEqual(out["protected"], [200, "OK"], out)
 
     def test_off_mode(self):
-        port, http = H.free_port(host=P_ADDR), H.free_port(both=False)
-        p = H.Daemon("pcscf-off", [
-            H.bin_path("pcscf"), "--sip", f"{P_ADDR}:{port}", "--http", f"127.0.0.1:{http}",
-            "--scscf", f"sip:127.0.0.1:{self.scscf_port}", "--domain", H.DOMAIN,
-            "--state", ":memory:", "--sec-agree", "off"], logdir=self.logdir)
-        p.wait_http(f"http://127.0.0.1:{http}/healthz")
-        try:
-            c, out = self.ue("hmac-sha-1-96", "null", pcscf_sip_port=port, challenge_only=True)
-            self.assertEqual(out["challenge"][0], 401, out)
-            self.assertEqual(out["security_server"], "")
-            self.assertIn("IPsec is not available at this P-CSCF", out["warning"])
-        finally:
-            self.assertEqual(p.stop(), 0, p.log()[-2000:])
+        port = self.other_pcscf("off")
+        c, out = self.ue("hmac-sha-1-96", "null", pcscf_sip_port=port, challenge_only=True)
+        self.assertEqual(out["challenge"][0], 401, out)
+        self.assertEqual(out["security_server"], "")
+        self.assertIn("IPsec is not available at this P-CSCF", out["warning"])
 
     def test_network_deregistration_removes_sas(self):
         c, out = self.ue("hmac-sha-1-96", "null")
