@@ -225,9 +225,38 @@ def probes(ue, c, nonce, res, verify, out):
     # re-registration over the same SAs, then deregistration
     ans = ue.esp_sip(ue.register(ue.auth_answer(nonce, res), extra=[ue.client_hdr(), verify]))
     out["reregister"] = [ans.status, ans.reason] if ans else None
-    if c.get("before_dereg"):
-        print(json.dumps({"checkpoint": True}), flush=True)
-        sys.stdin.readline()
+    if c.get("reauth"):
+        reauth(ue, c, verify, out)
+        return
+    ans = ue.esp_sip(ue.register(ue.auth_answer(nonce, res), expires=0,
+                                 extra=[ue.client_hdr(), verify]))
+    out["deregister"] = [ans.status, ans.reason] if ans else None
+
+
+def reauth(ue, c, verify, out):
+    """Re-authentication (TS 33.203 §7.4): a REGISTER over the old SAs with new SPIs and a
+    new port-c gets a new challenge over the old SAs; the new SAs then carry the REGISTER
+    that answers it, and the deregistration."""
+    ue.spi_c, ue.spi_s = ue.spi_c + 0x100, ue.spi_s + 0x100
+    old_port_c = c["ue_port_c"]
+    new_client = ue.client_hdr().replace(f"port-c={old_port_c}", f"port-c={old_port_c + 1000}")
+    chal = ue.esp_sip(ue.register(ue.auth_empty(), extra=[new_client, verify]))
+    out["reauth_challenge"] = [chal.status, chal.reason] if chal else None
+    if not chal or chal.status != 401:
+        return
+    server = chal.h("security-server")
+    out["reauth_server"] = server
+    nonce = re.search(r'nonce="([^"]+)"', chal.h("www-authenticate")).group(1)
+    res, ck, ik = usim(c, nonce)
+    old_by_spi = dict(ue.link.by_spi)
+    ue.make_sas(ck, ik, server)
+    ue.link.by_spi.update(old_by_spi)  # answers may still come over the old SAs
+    c["ue_port_c"] = old_port_c + 1000
+    ue.nc = 0
+    verify = "Security-Verify: " + server
+    ans = ue.esp_sip(ue.register(ue.auth_answer(nonce, res),
+                                 extra=[ue.client_hdr(), verify]))
+    out["reauth_protected"] = [ans.status, ans.reason] if ans else None
     ans = ue.esp_sip(ue.register(ue.auth_answer(nonce, res), expires=0,
                                  extra=[ue.client_hdr(), verify]))
     out["deregister"] = [ans.status, ans.reason] if ans else None

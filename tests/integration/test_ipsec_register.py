@@ -7,6 +7,7 @@ sec-agree and gets integrity-protected="yes"; bad inputs are refused with the ri
 re-registration and deregistration; SAs gone at deregistration; the esp_sa export decrypts a
 capture with tshark."""
 
+import atexit
 import ctypes
 import json
 import os
@@ -47,9 +48,14 @@ def enter_netns(name):
     os.close(fd)
 
 
-def topology():
+def drop_namespaces():
     for ns in (NS_P, NS_U):
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def topology():
+    drop_namespaces()
+    atexit.register(drop_namespaces)  # also when the test dies half-way
     run("ip", "netns", "add", NS_P)
     run("ip", "netns", "add", NS_U)
     run("ip", "-n", NS_P, "link", "add", "vp", "type", "veth", "peer", "name", "vu", "netns",
@@ -95,8 +101,7 @@ class IpsecRegister(unittest.TestCase):
         rc = cls.pcscf.stop()
         cls.scscf.stop()
         cls.hss.stop()
-        for ns in (NS_P, NS_U):
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        drop_namespaces()
         if rc != 0:
             raise AssertionError(f"pcscf exited {rc}:\n{cls.pcscf.log()[-3000:]}")
 
@@ -230,6 +235,25 @@ class IpsecRegister(unittest.TestCase):
         self.assertEqual(out["challenge"][0], 401, out)
         self.assertEqual(out["security_server"], "")
         self.assertIn("IPsec is not available at this P-CSCF", out["warning"])
+
+    def test_reauthentication_replaces_sas(self):
+        c, out = self.ue("hmac-sha-1-96", "aes-cbc", probes=True, reauth=True)
+        self.assertEqual(out["protected"], [200, "OK"], out)
+        self.assertEqual(out["reauth_challenge"][0], 401, out)
+        # a new agreement: new SPIs of ours, same protected ports
+        self.assertIn(f"port-c={PORT_C};port-s={PORT_S}", out["reauth_server"])
+        spis = lambda text: re.findall(r"spi-[cs]=(\d+)", text)  # noqa: E731
+        self.assertFalse(set(spis(out["reauth_server"])) & set(spis(out["security_server"])))
+        self.assertEqual(out["reauth_protected"], [200, "OK"], out)
+        self.assertEqual(out["deregister"], [200, "OK"], out)
+        for _ in range(50):  # gone two seconds after the deregistration's 200
+            mine = [s for s in self.api("/api/v1/ipsec/sas")[2]["items"]
+                    if s["impi"].startswith(c["imsi"])]
+            if not mine:
+                break
+            time.sleep(0.1)
+        self.assertEqual([(s["state"], s["dir"], s["spi"], s["sport"], s["dport"]) for s in mine],
+                         [], out)
 
     def test_network_deregistration_removes_sas(self):
         c, out = self.ue("hmac-sha-1-96", "null")
