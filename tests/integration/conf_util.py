@@ -5,6 +5,7 @@ stand-in on a raw socket that registers a UE through the P-CSCF. Standard librar
 import re
 import socket
 import time
+import unittest
 import uuid
 
 import harness as H
@@ -179,3 +180,41 @@ def register_via_pcscf(test, pcscf, standin, ue, contact_port=None):
     test.assertIsNotNone(r, pcscf.log())
     test.assertEqual(r.status, 200, r.text)
     return r
+
+
+class ScscfCase(unittest.TestCase):
+    """One hss-stub (demo subscriber) and one S-CSCF shared by the tests of a class; ue() is
+    a raw UE talking straight to the S-CSCF."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.hss = H.Hss()
+        cls.hss.provision(H.DEMO)
+        cls.scscf = H.Scscf(cls.hss.url)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.scscf.stop()
+        cls.hss.stop()
+
+    def ue(self):
+        from scscf_util import Ue
+        u = Ue(self.scscf.sip_port)
+        self.addCleanup(u.close)
+        return u
+
+
+class PcscfCase(unittest.TestCase):
+    """A P-CSCF in front of an S-CSCF stand-in, a raw UE; registered first when REGISTERED."""
+
+    REGISTERED = False
+    PCSCF_EXTRA = None
+
+    def setUp(self):
+        self.sc = StandinScscf(self)
+        self.pcscf = H.Pcscf(self.sc.uri(), extra=self.PCSCF_EXTRA)
+        self.addCleanup(self.pcscf.stop)
+        self.ue = Peer(self)
+        self.dst = ("127.0.0.1", self.pcscf.sip_port)
+        if self.REGISTERED:
+            register_via_pcscf(self, self.pcscf, self.sc, self.ue)

@@ -21,14 +21,11 @@ def uris(values):
     return [re.sub(r"^.*<([^>]*)>.*$", r"\1", v) for v in values]
 
 
-class Dialogs(unittest.TestCase):
+class Dialogs(C.PcscfCase):
+    REGISTERED = True
+
     def setUp(self):
-        self.sc = C.StandinScscf(self)
-        self.pcscf = H.Pcscf(self.sc.uri())
-        self.addCleanup(self.pcscf.stop)
-        self.ue = C.Peer(self)
-        self.dst = ("127.0.0.1", self.pcscf.sip_port)
-        C.register_via_pcscf(self, self.pcscf, self.sc, self.ue)
+        super().setUp()
         self.sr_uri = f"sip:orig@127.0.0.1:{self.sc.port};lr"
         self.sc_rr = f"sip:127.0.0.1:{self.sc.port};lr"
         self.callee = f"sip:callee@127.0.0.1:{self.sc.port}"

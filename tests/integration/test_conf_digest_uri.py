@@ -8,28 +8,17 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import conf_util as C  # noqa: E402
 import harness as H  # noqa: E402
 import robust_util as R  # noqa: E402
-from scscf_util import Ue, auth_header, digest_response  # noqa: E402
+from scscf_util import auth_header, digest_response  # noqa: E402
 
 D = H.DOMAIN
 
 
-class DigestUri(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.hss = H.Hss()
-        cls.hss.provision(H.DEMO)
-        cls.scscf = H.Scscf(cls.hss.url)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.scscf.stop()
-        cls.hss.stop()
-
+class DigestUri(C.ScscfCase):
     def answer(self, uri):
-        ue = Ue(self.scscf.sip_port)
-        self.addCleanup(ue.close)
+        ue = self.ue()
         c = ue.register()
         self.assertEqual(c.status, 401, c.text)
         nonce = c.param("www-authenticate", "nonce")

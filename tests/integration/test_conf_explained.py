@@ -13,28 +13,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import conf_util as C  # noqa: E402
 import harness as H  # noqa: E402
 import robust_util as R  # noqa: E402
-from scscf_util import Ue, auth_header, digest_response  # noqa: E402
+from scscf_util import auth_header, digest_response  # noqa: E402
 
 D = H.DOMAIN
 
 
-class Rechallenge(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.hss = H.Hss()
-        cls.hss.provision(H.DEMO)
-        cls.scscf = H.Scscf(cls.hss.url)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.scscf.stop()
-        cls.hss.stop()
-
-    def ue(self):
-        u = Ue(self.scscf.sip_port)
-        self.addCleanup(u.close)
-        return u
-
+class Rechallenge(C.ScscfCase):
     def assert_rechallenge(self, r, words):
         self.assertEqual(r.status, 401, r.text)
         self.assertIsNotNone(r.h("www-authenticate"), r.text)

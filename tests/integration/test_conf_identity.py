@@ -14,21 +14,15 @@ import harness as H  # noqa: E402
 D = H.DOMAIN
 
 
-class AssertedIdentity(unittest.TestCase):
-    def setUp(self):
-        self.standin = C.StandinScscf(self)
-        self.pcscf = H.Pcscf(self.standin.uri())
-        self.addCleanup(self.pcscf.stop)
-        self.ue = C.Peer(self)
-        self.dst = ("127.0.0.1", self.pcscf.sip_port)
-        C.register_via_pcscf(self, self.pcscf, self.standin, self.ue)
+class AssertedIdentity(C.PcscfCase):
+    REGISTERED = True
 
     def message(self, extra=()):
         """A MESSAGE from the UE; returns the P-Asserted-Identity values the S-CSCF got."""
         self.ue.send(C.request("MESSAGE", f"sip:someone@{D}", extra=extra), self.dst)
-        got = self.standin.recv(5, want=lambda m: m.method == "MESSAGE")
+        got = self.sc.recv(5, want=lambda m: m.method == "MESSAGE")
         self.assertIsNotNone(got, self.pcscf.log())
-        self.standin.send(got.reply(200, "OK"), got.peer)
+        self.sc.send(got.reply(200, "OK"), got.peer)
         r = self.ue.recv(5, want=lambda m: m.status >= 200)
         self.assertEqual(r.status, 200, r.text)
         self.assertEqual(got.all("p-preferred-identity"), [], got.text)

@@ -22,23 +22,7 @@ def allow_set(r):
     return {m.strip().upper() for m in (r.h("allow") or "").split(",") if m.strip()}
 
 
-class ScscfMethods(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.hss = H.Hss()
-        cls.hss.provision(H.DEMO)
-        cls.scscf = H.Scscf(cls.hss.url)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.scscf.stop()
-        cls.hss.stop()
-
-    def ue(self):
-        u = Ue(self.scscf.sip_port)
-        self.addCleanup(u.close)
-        return u
-
+class ScscfMethods(C.ScscfCase):
     def options_allow(self):
         u = self.ue()
         r = u.register(method="OPTIONS", ruri=f"sip:127.0.0.1:{self.scscf.sip_port}",

@@ -12,13 +12,7 @@ import conf_util as C  # noqa: E402
 import harness as H  # noqa: E402
 
 
-class ViaReceived(unittest.TestCase):
-    def setUp(self):
-        self.standin = C.StandinScscf(self)
-        self.pcscf = H.Pcscf(self.standin.uri())
-        self.addCleanup(self.pcscf.stop)
-        self.ue = C.Peer(self)
-        self.dst = ("127.0.0.1", self.pcscf.sip_port)
+class ViaReceived(C.PcscfCase):
 
     def assert_received(self, msg, what):
         via = C.top_via(msg)
@@ -32,12 +26,12 @@ class ViaReceived(unittest.TestCase):
         trying = self.ue.recv(5, want=lambda m: m.status == 100)
         self.assertIsNotNone(trying, self.pcscf.log())
         self.assert_received(trying, "100 Trying")
-        reg = self.standin.recv(5, want=lambda m: m.method == "REGISTER")
+        reg = self.sc.recv(5, want=lambda m: m.method == "REGISTER")
         self.assertIsNotNone(reg, self.pcscf.log())
         ue_via = reg.all("via")[-1]
         self.assertRegex(ue_via, r"received=127\.0\.0\.1", reg.text)
         self.assertRegex(ue_via, rf"rport={self.ue.port}", reg.text)
-        self.standin.send(reg.reply(401, "Unauthorized - Challenging the UE", extra=(
+        self.sc.send(reg.reply(401, "Unauthorized - Challenging the UE", extra=(
             f'WWW-Authenticate: Digest realm="{C.D}", nonce="abc", algorithm=MD5, qop="auth"',)),
             reg.peer)
         final = self.ue.recv(5, want=lambda m: m.status >= 200)
