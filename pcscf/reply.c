@@ -50,6 +50,17 @@ static const pcscf_reply_t replies[PCSCF_ERR_COUNT] = {
                                     0},
     [PCSCF_ERR_OVERLOADED] = {503, "Service Unavailable - P-CSCF Overloaded",
                               "too many requests are waiting for the S-CSCF; retry later", 5},
+    [PCSCF_ERR_BAD_EXTENSION] = {420, "Bad Extension",
+                                 "Proxy-Require names an option tag this P-CSCF does not "
+                                 "support (listed in Unsupported)",
+                                 0},
+    [PCSCF_ERR_SEC_AGREE_UNAVAILABLE] = {420, "Bad Extension",
+                                         "sec-agree (IPsec) is not available at this P-CSCF yet; "
+                                         "register without it or run the P-CSCF with "
+                                         "--sec-agree off",
+                                         0},
+    [PCSCF_ERR_BODY_SHORT] = {400, "Bad Request - Content-Length Mismatch",
+                              "Content-Length is larger than the body the message carried", 0},
 };
 
 const pcscf_reply_t *pcscf_reply_get(pcscf_err_t e)

@@ -35,6 +35,10 @@ static const ims_cfg_opt_t opts[] = {
      "seconds after which an idle SIP TCP connection is closed (0: never); bounds half-open "
      "and abandoned connections (a UE re-registering over TCP keeps its connection busy)",
      false},
+    {"sec-agree", "PCSCF_SEC_AGREE", IMS_CFG_STR, "optional", 0, 0,
+     "off, optional or required (RFC 3329): until IPsec is available, optional and required "
+     "answer 420 to a UE that puts sec-agree in Proxy-Require; off ignores and strips it",
+     false},
     {"token", "PCSCF_TOKEN", IMS_CFG_STR, NULL, 0, 0,
      "bearer token required for DELETE on the status API", true},
     {"insecure", "PCSCF_INSECURE", IMS_CFG_BOOL, "false", 0, 0,
@@ -90,6 +94,12 @@ int pcscf_settings_load(int argc, char **argv, pcscf_settings_t *s)
         .tcp_idle_s = ims_cfg_int(cfg, "tcp-idle"),
     };
     s->conf.naliases = ims_cfg_list(cfg, "alias", &s->conf.aliases);
+    if (pcscf_sec_agree_parse(ims_cfg_str(cfg, "sec-agree"), &s->conf.sec_agree) != 0) {
+        fprintf(stderr, "pcscf: --sec-agree %s is not off, optional or required\n",
+                ims_cfg_str(cfg, "sec-agree"));
+        pcscf_settings_free(s);
+        return 2;
+    }
     return 0;
 }
 

@@ -53,7 +53,6 @@ class Dialogs(C.PcscfCase):
                          cseq=cseq, route=False, to=f"<sip:{C.MSISDN}@{D}>;tag={to_tag}",
                          extra=(f"Route: {route}",))
 
-    @unittest.expectedFailure  # issue 12 item 6: not implemented yet
     def test_invite_record_routed_service_route_once_then_ack_and_bye_follow_route_set(self):
         inv = self.invite(extra_route=True)
         self.assertEqual(uris(inv.all("route")), [self.sr_uri], inv.text)
@@ -92,7 +91,6 @@ class Dialogs(C.PcscfCase):
         r = self.ue.recv(5, want=lambda m: m.status >= 200)
         self.assertEqual(r.status, 486, r.text)
 
-    @unittest.expectedFailure  # issue 12 item 6: not implemented yet
     def test_cancel_is_forwarded(self):
         inv = self.invite()
         self.sc.send(inv.reply(180, "Ringing", rr=False), inv.peer)
@@ -114,7 +112,6 @@ class Dialogs(C.PcscfCase):
         self.assertIsNotNone(r, self.pcscf.log())
         self.assertEqual(r.status, 487, r.text)
 
-    @unittest.expectedFailure  # issue 12 item 6: not implemented yet
     def test_terminating_invite_is_record_routed(self):
         # The S-CSCF reaches the UE through the Path it stored.
         text = (f"INVITE sip:{C.USER}@127.0.0.1:{self.ue.port} SIP/2.0\r\n"

@@ -25,7 +25,6 @@ class DigestUri(C.ScscfCase):
         resp = digest_response(ue.user, "1234", nonce, uri=uri)
         return ue.register(auth=auth_header(ue.user, nonce, resp, uri=uri))
 
-    @unittest.expectedFailure  # issue 12 item 7: not implemented yet
     def test_other_resource_is_403_with_its_own_reason(self):
         for uri in ("sip:other.example.net", f"sip:{H.DEMO['imsi']}@{D}", "sip:127.0.0.1:5060",
                     "tel:+15555550100"):

@@ -26,14 +26,12 @@ class Rechallenge(C.ScscfCase):
         self.assertRegex(w, r'^399 \S+ ".+"', r.text)
         self.assertTrue(any(x in w for x in words), f"Warning does not say {words}: {w}")
 
-    @unittest.expectedFailure  # issue 12 item 8: not implemented yet
     def test_unknown_nonce(self):
         u = self.ue()
         nonce = "0123456789abcdef0123456789abcdef"
         r = u.register(auth=auth_header(u.user, nonce, digest_response(u.user, "1234", nonce)))
         self.assert_rechallenge(r, ("nonce",))
 
-    @unittest.expectedFailure  # issue 12 item 8: not implemented yet
     def test_wrong_realm(self):
         u = self.ue()
         c = u.register()
@@ -43,7 +41,6 @@ class Rechallenge(C.ScscfCase):
         r = u.register(auth=auth_header(u.user, nonce, resp, realm=realm))
         self.assert_rechallenge(r, ("realm",))
 
-    @unittest.expectedFailure  # issue 12 item 8: not implemented yet
     def test_replayed_nc(self):
         u = self.ue()
         c, ok = u.register_digest()
@@ -96,7 +93,11 @@ class StackRejects(unittest.TestCase):
 
 
 class UeAnswerWithBadHeader(unittest.TestCase):
-    @unittest.expectedFailure  # issue 12 item 8: not implemented yet
+    # Out of reach: Sofia 1.12.11's nta drops an answer with any unparsable header before
+    # the P-CSCF sees it, whatever NTATAG_BAD_RESP_MASK says (tried: 0, sip_mask_response,
+    # an unused bit). Kept to notice when a Sofia update makes it pass; the limit is in
+    # docs/troubleshooting.md.
+    @unittest.expectedFailure
     def test_relayed_not_dropped(self):
         sc = C.StandinScscf(self)
         p = H.Pcscf(sc.uri(), extra=["--timeout-ms", "3000"])

@@ -45,7 +45,6 @@ class Extensions(unittest.TestCase):
         R.assert_explained(self, r, (420,))
         self.assertEqual(tags(r.h("unsupported")), sorted(unsupported), r.text)
 
-    @unittest.expectedFailure  # issue 12 item 3: not implemented yet
     def test_pcscf_proxy_require_unknown_tag(self):
         ch = self.chain()
         ue = R.pcscf_ue(self, ch.pcscf.sip_port)
@@ -60,7 +59,6 @@ class Extensions(unittest.TestCase):
         r = self.second_leg(ue, ("Proxy-Require: path", "Require: path"))
         self.assertEqual(r.status, 200, f"{r.text}\n{ch.logs()}")
 
-    @unittest.expectedFailure  # issue 12 item 3: not implemented yet
     def test_pcscf_sec_agree_refused_by_default_and_when_required(self):
         for extra in ([], ["--sec-agree", "required"]):
             with self.subTest(extra=extra):
@@ -71,7 +69,6 @@ class Extensions(unittest.TestCase):
                 self.assert_420(r, ["sec-agree"])
                 self.assertEqual(self.registrations(ch.scscf), 0)
 
-    @unittest.expectedFailure  # issue 12 item 3: not implemented yet
     def test_pcscf_sec_agree_off_ignores_and_strips_it(self):
         ch = self.chain(pcscf_extra=["--sec-agree", "off"])
         ue = R.pcscf_ue(self, ch.pcscf.sip_port)
@@ -79,7 +76,6 @@ class Extensions(unittest.TestCase):
         self.assertEqual(r.status, 200, f"{r.text}\n{ch.logs()}")
         self.assertEqual(self.registrations(ch.scscf), 1)
 
-    @unittest.expectedFailure  # issue 12 item 3: not implemented yet
     def test_pcscf_bad_sec_agree_value_is_a_startup_error(self):
         argv = [H.bin_path("pcscf"), "--sip", f"127.0.0.1:{H.free_port()}",
                 "--http", f"127.0.0.1:{H.free_port(both=False)}", "--state", ":memory:",
@@ -88,7 +84,6 @@ class Extensions(unittest.TestCase):
         self.assertNotEqual(p.returncode, 0)
         self.assertIn(b"off, optional or required", p.stderr)
 
-    @unittest.expectedFailure  # issue 12 item 3: not implemented yet
     def test_scscf_require_unknown_tag(self):
         hss = H.Hss()
         self.addCleanup(hss.kill)

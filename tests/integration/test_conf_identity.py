@@ -28,18 +28,15 @@ class AssertedIdentity(C.PcscfCase):
         self.assertEqual(got.all("p-preferred-identity"), [], got.text)
         return got.all("p-asserted-identity")
 
-    @unittest.expectedFailure  # issue 12 item 5: not implemented yet
     def test_without_preference_the_first_associated_uri(self):
         self.assertEqual(self.message(), [f"<{C.ASSOC[0]}>"])
 
-    @unittest.expectedFailure  # issue 12 item 5: not implemented yet
     def test_preferred_identity_in_the_set_is_asserted(self):
         self.assertEqual(self.message((f"P-Preferred-Identity: <{C.ASSOC[1]}>",)),
                          [f"<{C.ASSOC[1]}>"])
         self.assertEqual(self.message((f'P-Preferred-Identity: "Bob" <{C.ASSOC[0]}>',)),
                          [f"<{C.ASSOC[0]}>"])
 
-    @unittest.expectedFailure  # issue 12 item 5: not implemented yet
     def test_preferred_identity_outside_the_set_is_ignored(self):
         for ppi in (f"<{C.IMPU}>", f"<sip:999@{D}>", "<tel:+15555550100>"):
             with self.subTest(ppi=ppi):

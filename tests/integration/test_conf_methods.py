@@ -30,7 +30,6 @@ class ScscfMethods(C.ScscfCase):
         self.assertEqual(r.status, 200, r.text)
         return allow_set(r)
 
-    @unittest.expectedFailure  # issue 12 item 4: not implemented yet
     def test_known_methods_get_405_with_allow(self):
         allow = self.options_allow()
         self.assertTrue({"REGISTER", "OPTIONS"} <= allow, allow)
@@ -49,14 +48,12 @@ class ScscfMethods(C.ScscfCase):
                        path=False)
         R.assert_explained(self, r, (501,))
 
-    @unittest.expectedFailure  # issue 12 item 4: not implemented yet
     def test_subscribe_unknown_event_package_is_489(self):
         u = self.ue()
         r = u.register(method="SUBSCRIBE", ruri=f"sip:{C.USER}@{D}", expires=600, path=False,
                        extra=("Event: presence", "Accept: application/pidf+xml"))
         R.assert_explained(self, r, (489,))
 
-    @unittest.expectedFailure  # issue 12 item 4: not implemented yet
     def test_options_only_for_itself(self):
         for ruri in (f"sip:127.0.0.1:{self.scscf.sip_port}", f"sip:scscf.{D}", f"sip:{D}"):
             with self.subTest(ruri=ruri):
@@ -73,7 +70,6 @@ class ScscfMethods(C.ScscfCase):
 
 
 class PcscfOptions(unittest.TestCase):
-    @unittest.expectedFailure  # issue 12 item 4: not implemented yet
     def test_allow_lists_only_what_the_chain_handles(self):
         hss = H.Hss()
         self.addCleanup(hss.kill)
