@@ -1,5 +1,5 @@
 /* Internal contracts of the hss-stub: the subscriber record, its JSON form and
- * validation, the SQLite store, and the HTTP handlers (provisioning and Cx). */
+ * validation, the SQLite store, authentication vectors and the HTTP entry point. */
 #ifndef HSS_H
 #define HSS_H
 
@@ -116,21 +116,15 @@ void hss_vector_digest(const hss_sub_t *s, const char *realm, json_t *out);
  * Returns 0 or EIO. */
 int hss_vector_aka(const hss_sub_t *s, uint64_t sqn, json_t *out);
 
-/* ---- http_api.c / cx_api.c ---- */
+/* ---- router.c: the daemon's HTTP entry point (handlers in api.h) ---- */
 
 typedef struct hss_ctx {
     hss_db_t *db;
     const char *domain;
 } hss_ctx_t;
 
-/* The ims_http_handler_cb of the daemon: routes every request. */
+/* The ims_http_handler_cb of the daemon: routes every request through the route table. */
 void hss_http_handler(void *ctx, const ims_http_req_t *req, ims_http_resp_t *resp);
-/* Cx stand-in handlers (docs/cx-api.md); body already checked for content type. */
-void hss_cx_mar(hss_ctx_t *ctx, const ims_http_req_t *req, ims_http_resp_t *resp);
-void hss_cx_sar(hss_ctx_t *ctx, const ims_http_req_t *req, ims_http_resp_t *resp);
-void hss_cx_users(hss_ctx_t *ctx, const ims_http_req_t *req, ims_http_resp_t *resp);
-/* Parses a JSON object body; on failure answers 400 and returns NULL. */
-json_t *hss_parse_body(const ims_http_req_t *req, ims_http_resp_t *resp, bool allow_array);
 /* The embedded docs/openapi.yaml (openapi_yaml.c, generated at build time). */
 extern const char hss_openapi_yaml[];
 

@@ -123,28 +123,30 @@ static int create_agent(pcscf_t *p, const pcscf_conf_t *conf, const char *host, 
     if (t1x64 > 32000)
         t1x64 = 32000;
     p->agent =
-        nta_agent_create(p->root, URL_STRING_MAKE(contact), NULL, NULL, NTATAG_SERVER_RPORT(2),
+        /* No default leg: pcscf_intake sees every new request before nta keeps any state.
+         * CANCEL_487(0): the 487 of a cancelled INVITE comes from downstream. */
+        nta_agent_create(p->root, URL_STRING_MAKE(contact), pcscf_intake, p, NTATAG_SERVER_RPORT(2),
                          NTATAG_CLIENT_RPORT(1), NTATAG_USE_NAPTR(0), NTATAG_USE_SRV(0),
-                         NTATAG_UA(0), NTATAG_BAD_REQ_MASK(0), NTATAG_SIP_T1X64((unsigned)t1x64),
-                         NTATAG_SIP_T4(1000), TPTAG_UDP_RMEM(4 << 20), TAG_END());
+                         NTATAG_UA(0), NTATAG_BAD_REQ_MASK(0), NTATAG_CANCEL_487(0),
+                         NTATAG_SIP_T1X64((unsigned)t1x64), NTATAG_SIP_T4(1000),
+                         TPTAG_UDP_RMEM(4 << 20), TAG_END());
     if (!p->agent) {
         snprintf(err, errlen, "cannot bind SIP %s (UDP+TCP): %s", conf->sip, strerror(errno));
         return errno ? errno : EADDRINUSE;
     }
     ims_sip_udp_sockets_by_family(port, p->udp_fd);
+    p->rr_uri = su_sprintf(p->home, "sip:%s:%u;lr", p->warn_host, port);
+    if (pcscf_sec_agree_parse(conf->sec_agree ? conf->sec_agree : "optional", &p->sec_agree))
+        p->sec_agree = PCSCF_SEC_AGREE_OPTIONAL; /* settings.c refused it already */
     if (ims_loop_tcp_idle(p->agent, conf->tcp_idle_s) != 0)
         IMS_WARN("could not set the TCP idle timeout (--tcp-idle)");
     return 0;
 }
 
-/* The default leg takes every request; the sweep expires cached bindings each second. */
+/* The sweep expires cached bindings each second (requests reach pcscf_intake through the
+ * agent's message callback). */
 static int start_serving(pcscf_t *p, char *err, size_t errlen)
 {
-    p->leg = nta_leg_tcreate(p->agent, pcscf_on_request, p, NTATAG_NO_DIALOG(1), TAG_END());
-    if (!p->leg) {
-        snprintf(err, errlen, "cannot create the SIP default leg");
-        return ENOMEM;
-    }
     p->sweep = su_timer_create(su_root_task(p->root), 1000);
     if (!p->sweep || su_timer_set_for_ever(p->sweep, on_sweep, p) != 0) {
         snprintf(err, errlen, "cannot create the expiry timer");

@@ -70,6 +70,8 @@ static int edit_register(pcscf_txn_t *t, const sip_t *sip, msg_t *msg, sip_t *fs
         msg_header_add_make(msg, (msg_pub_t *)fs, sip_supported_class, "path");
     pcscf_unknown_remove(msg, fs, "P-Visited-Network-ID");
     msg_header_add_dup(msg, (msg_pub_t *)fs, p->visited_hdr);
+    if (p->sec_agree == PCSCF_SEC_AGREE_OFF)
+        pcscf_sec_agree_strip(msg, fs);
     return 0;
 }
 

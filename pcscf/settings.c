@@ -1,6 +1,7 @@
 /* The P-CSCF's settings: the flag/environment table, the checks made before anything
  * starts (log level, status API exposure), and the proxy's configuration drawn from them. */
 #include "pcscf.h"
+#include "ipsec.h"
 
 #include <stdio.h>
 
@@ -111,6 +112,13 @@ int pcscf_settings_load(int argc, char **argv, pcscf_settings_t *s)
         .ipsec_ifname = ims_cfg_str(cfg, "ipsec-ifname"),
     };
     s->conf.naliases = ims_cfg_list(cfg, "alias", &s->conf.aliases);
+    pcscf_sec_agree_t mode;
+    if (pcscf_sec_agree_parse(ims_cfg_str(cfg, "sec-agree"), &mode) != 0) {
+        fprintf(stderr, "pcscf: --sec-agree %s is not off, optional or required\n",
+                ims_cfg_str(cfg, "sec-agree"));
+        pcscf_settings_free(s);
+        return 2;
+    }
     return 0;
 }
 

@@ -57,8 +57,33 @@ static const scscf_reply_entry_t table[SCSCF_E_COUNT] = {
     [SCSCF_E_INTERNAL] = {500, "Server Internal Error", "The S-CSCF ran out of resources",
                           "internal", 0},
     [SCSCF_E_NOT_IMPLEMENTED] = {501, "Not Implemented",
-                                 "This S-CSCF handles only REGISTER and OPTIONS", "not_implemented",
-                                 0},
+                                 "This S-CSCF does not know this method; it handles REGISTER, "
+                                 "OPTIONS and SUBSCRIBE",
+                                 "not_implemented", 0},
+    [SCSCF_E_METHOD_NOT_ALLOWED] = {405, "Method Not Allowed",
+                                    "This S-CSCF is a registrar: it handles REGISTER, OPTIONS "
+                                    "and SUBSCRIBE only",
+                                    "method_not_allowed", 0},
+    [SCSCF_E_BAD_EVENT] = {489, "Bad Event",
+                           "This S-CSCF serves no event package named in the Event header",
+                           "bad_event", 0},
+    [SCSCF_E_OPTIONS_NOT_ME] = {404, "Not Found - Not This S-CSCF",
+                                "OPTIONS is answered only when addressed to the S-CSCF itself "
+                                "(its address, scscf.DOMAIN or DOMAIN, without a user part)",
+                                "options_not_me", 0},
+    [SCSCF_E_BAD_EXTENSION] = {420, "Bad Extension",
+                               "Require names an option tag this S-CSCF does not support (listed "
+                               "in Unsupported)",
+                               "bad_extension", 0},
+    [SCSCF_E_DIGEST_URI_MISMATCH] = {403, "Forbidden - Digest URI Mismatch",
+                                     "The uri in Authorization is not the Request-URI (RFC 2617 "
+                                     "3.2.2.5)",
+                                     "digest_uri_mismatch", 0},
+    [SCSCF_E_NO_TRANSACTION] = {481, "Call/Transaction Does Not Exist",
+                                "This CANCEL matches no request in progress", "no_transaction", 0},
+    [SCSCF_E_BODY_SHORT] = {400, "Bad Request - Content-Length Mismatch",
+                            "Content-Length is larger than the body the message carried",
+                            "body_short", 0},
     [SCSCF_E_TOO_MANY_FAILURES] = {403, "Forbidden - Too Many Failed Attempts",
                                    "Too many failed authentications from this address; retry "
                                    "after the cooldown",

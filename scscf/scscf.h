@@ -4,6 +4,7 @@
 #define SCSCF_H
 
 #define SU_ROOT_MAGIC_T      struct scscf
+#define NTA_AGENT_MAGIC_T    struct scscf
 #define NTA_LEG_MAGIC_T      struct scscf
 #define NTA_INCOMING_MAGIC_T struct scscf_pending
 #define SU_TIMER_ARG_T       void
@@ -48,11 +49,18 @@ typedef enum {
     SCSCF_E_HSS_UNAVAILABLE,       /* HSS unreachable or too slow */
     SCSCF_E_HSS_ERROR,             /* HSS answered something unusable */
     SCSCF_E_INTERNAL,              /* out of memory and similar */
-    SCSCF_E_NOT_IMPLEMENTED,       /* method other than REGISTER/OPTIONS */
+    SCSCF_E_NOT_IMPLEMENTED,       /* a method the S-CSCF has never heard of */
     SCSCF_E_TOO_MANY_FAILURES,     /* the UE address is in its failed-authentication cooldown */
     SCSCF_E_BAD_CONTACT_PORT,      /* a Contact port outside 1..65535 */
     SCSCF_E_CONTACT_CONTROL_CHARS, /* control characters in a Contact */
     SCSCF_E_TOO_MANY_CONTACTS,     /* more than --max-contacts bindings for one IMPI */
+    SCSCF_E_METHOD_NOT_ALLOWED,    /* a SIP method the S-CSCF knows but does not handle */
+    SCSCF_E_BAD_EVENT,             /* SUBSCRIBE for an event package it does not serve */
+    SCSCF_E_OPTIONS_NOT_ME,        /* OPTIONS addressed to someone else */
+    SCSCF_E_BAD_EXTENSION,         /* Require names an option tag it does not support */
+    SCSCF_E_DIGEST_URI_MISMATCH,   /* Authorization uri is not the Request-URI */
+    SCSCF_E_NO_TRANSACTION,        /* CANCEL matching no transaction */
+    SCSCF_E_BODY_SHORT,            /* Content-Length above the body received */
     SCSCF_E_COUNT
 } scscf_err_t;
 
@@ -221,8 +229,9 @@ void scscf_registrar_deregister(scscf_t *s, scscf_record_t *rec, const char *why
 /* Creates the nta agent listening on sip_url (UDP and TCP), with its UDP buffers grown and
  * the TCP idle limit set. Returns 0 or EADDRNOTAVAIL (port in use, address not local). */
 int scscf_sip_start(scscf_t *s, const char *sip_url, uint16_t port);
-/* The leg that feeds scscf_registrar_process, and the once-a-second tick (expiry, purges,
- * write-behind flush). */
+/* The once-a-second tick (expiry, purges, write-behind flush). Requests reach
+ * scscf_registrar_process through nta's message callback (sip_agent.c), which answers
+ * malformed ones statelessly first. */
 int scscf_registrar_init(scscf_t *s);
 void scscf_registrar_deinit(scscf_t *s);
 
