@@ -235,8 +235,15 @@ static void list(hss_ctx_t *ctx, const ims_http_req_t *req, ims_http_resp_t *res
     if (!query_long(req, "limit", HSS_LIST_DEFAULT, HSS_LIST_MAX, &limit, resp) ||
         !query_long(req, "offset", 0, 2147483647L, &offset, resp))
         return;
+    const char *prefix = ims_http_req_arg(req, "imsi_prefix");
+    if (prefix &&
+        (strlen(prefix) > HSS_IMSI_MAX || strspn(prefix, "0123456789") != strlen(prefix))) {
+        ims_http_resp_error(resp, 400, "invalid_query", "imsi_prefix must be up to %d digits",
+                            HSS_IMSI_MAX);
+        return;
+    }
     json_t *arr = json_array();
-    if (hss_db_list(ctx->db, limit, offset, list_item, arr, &total) != 0) {
+    if (hss_db_list(ctx->db, prefix, limit, offset, list_item, arr, &total) != 0) {
         json_decref(arr);
         ims_http_resp_error(resp, 500, "storage_error", "cannot read the subscribers");
         return;
@@ -474,7 +481,7 @@ void hss_http_handler(void *arg, const ims_http_req_t *req, ims_http_resp_t *res
     } else if (route_is(p, API "/cx/users")) {
         if (only(req, resp, "GET"))
             hss_cx_users(ctx, req, resp);
-    } else {
+    } else if (!hss_console(ctx, req, resp)) {
         ims_http_resp_error(resp, 404, "not_found",
                             "no such resource; see GET /api/v1/openapi.yaml");
     }

@@ -7,6 +7,7 @@
 
 #include "hss.h"
 #include "ims/cfg.h"
+#include "ims/console.h"
 #include "ims/http_server.h"
 #include "ims/log.h"
 #include "ims/util.h"
@@ -22,6 +23,14 @@ static const ims_cfg_opt_t opts[] = {
      "home domain used to derive IMPI and IMPUs and as the default digest realm", false},
     {"insecure", "HSS_INSECURE", IMS_CFG_BOOL, "false", 0, 0,
      "allow a non-loopback --http address without --token", false},
+    {"console-scscf", "HSS_CONSOLE_SCSCF", IMS_CFG_STR, "http://127.0.0.1:8082", 0, 0,
+     "S-CSCF status API base URL the web console (/console/) calls", false},
+    {"console-pcscf", "HSS_CONSOLE_PCSCF", IMS_CFG_STR, "http://127.0.0.1:8081", 0, 0,
+     "P-CSCF status API base URL the web console (/console/) calls", false},
+    {"cors-origins", "HSS_CORS_ORIGINS", IMS_CFG_STR, NULL, 0, 0,
+     "comma-separated origins, besides loopback ones, whose pages may call the API (\"*\" = "
+     "any)",
+     false},
     {"threads", "HSS_THREADS", IMS_CFG_INT, "2", 1, 64, "HTTP worker threads", false},
     {"log-level", "HSS_LOG_LEVEL", IMS_CFG_STR, "info", 0, 0, "debug, info, warn or error", false},
 };
@@ -91,12 +100,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "hss-stub: %s\n", err);
         goto out;
     }
-    hss_ctx_t ctx = {.db = db, .domain = ims_cfg_str(cfg, "domain")};
+    hss_ctx_t ctx = {.db = db,
+                     .domain = ims_cfg_str(cfg, "domain"),
+                     .console_scscf = ims_cfg_str(cfg, "console-scscf"),
+                     .console_pcscf = ims_cfg_str(cfg, "console-pcscf")};
     ims_http_opts_t ho = {
         .bind = bind,
         .threads = (unsigned)ims_cfg_int(cfg, "threads"),
         .max_body = HSS_BULK_MAX, /* the handler enforces 64 KiB on everything else */
         .token = token,
+        .public_prefix = IMS_CONSOLE_PREFIX, /* the page itself; its API calls carry the token */
+        .cors_origins = ims_cfg_str(cfg, "cors-origins"),
         .handler = hss_http_handler,
         .ctx = &ctx,
     };
