@@ -65,7 +65,7 @@ function render() {
       row.c.transport ? h('div', { class: 'hint' }, row.c.transport) : null),
     h('td', { 'data-label': 'Expires in', class: 'expiry', 'data-expires': row.c.expires_in }, fmtLeft(left(row.c))),
     h('td', { 'data-label': 'User agent' }, row.c.user_agent || '—'),
-    h('td', { 'data-label': 'Seen by' }, row.at.join(', '),
+    h('td', { 'data-label': 'Seen by', class: 'nowrap' }, row.at.join(', '),
       row.at[0] === 'S-CSCF' ? null
         : h('div', { class: 'hint' }, 'P-CSCF only: the S-CSCF no longer has it; the P-CSCF forgets it at expiry'),
       row.c.protected !== undefined ? h('div', { class: 'hint' }, row.c.protected ? 'IPsec protected' : 'unprotected') : null),
