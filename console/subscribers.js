@@ -68,7 +68,8 @@ function render(items) {
       h('td', { 'data-label': 'MSISDN', class: 'mono nowrap' }, s.msisdn || '—'),
       h('td', { 'data-label': 'Identities', class: 'mono' },
         (s.impus || []).map(i => h('div', {}, i.uri, i.barred ? h('span', { class: 'badge' }, 'barred') : null))),
-      h('td', { 'data-label': 'Auth' }, aka ? `AKA, SQN ${s.auth.sqn || '?'}` : 'digest'),
+      h('td', { 'data-label': 'Auth', class: 'nowrap' }, aka ? 'AKA' : 'digest',
+        aka ? h('div', { class: 'hint mono' }, `SQN ${s.auth.sqn || '?'}`) : null),
       h('td', { 'data-label': 'State' }, h('span', { class: 'badge' + (reg ? ' on' : '') }, reg ? 'registered' : 'unregistered')),
       h('td', { 'data-label': 'Actions' }, h('div', { class: 'actions' },
         h('button', { type: 'button', class: 'small secondary', 'aria-label': `Edit ${s.imsi}`, onclick: () => edit(s) }, 'Edit'),
@@ -282,6 +283,8 @@ export function initSubscribers() {
     view.offset = 0;
     loadPage();
   });
+  const examples = { imsi: 'e.g. 43201', msisdn: 'e.g. 98098765432100', impu: 'e.g. sip:user@domain or tel:+1555…' };
+  $('#search-kind').addEventListener('change', () => { $('#search-q').placeholder = examples[$('#search-kind').value]; });
   $('#search-clear').addEventListener('click', () => {
     $('#search-q').value = '';
     view.query = null;

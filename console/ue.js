@@ -49,19 +49,25 @@ export function showMessage(e, part) {
   $('#message-h').focus();
 }
 
-async function loadTimeline(impu) {
-  const { entries, missing, errors } = await timeline(impu);
+// Draws entries (oldest first) into the timeline panel; notes are said after the count.
+export function showTimeline(entries, notes = [], failed = false) {
   const box = $('#ladder');
   box.replaceChildren();
-  if (missing.length === 2) {
-    panel('p-timeline', 'missing', 'Timeline (/api/v1/timeline)');
-    return;
-  }
-  const notes = errors.concat(missing.map(w => `${w} timeline: ${NOT_AVAILABLE}.`));
-  panel('p-timeline', errors.length ? 'error' : 'ok',
+  $('#message-view').hidden = true;
+  panel('p-timeline', failed ? 'error' : 'ok',
         (entries.length ? `${entries.length} entries, oldest first. Select a message to read it.`
                         : 'No timeline entries for this UE yet.') + (notes.length ? ' ' + notes.join(' ') : ''));
   if (entries.length) box.append(renderLadder(entries, { onSelect: showMessage }));
+}
+
+async function loadTimeline(impu) {
+  const { entries, missing, errors } = await timeline(impu);
+  if (missing.length === 2) {
+    $('#ladder').replaceChildren();
+    panel('p-timeline', 'missing', 'Timeline (/api/v1/timeline)');
+    return;
+  }
+  showTimeline(entries, errors.concat(missing.map(w => `${w} timeline: ${NOT_AVAILABLE}.`)), errors.length > 0);
 }
 
 async function loadPcap(impu) {

@@ -45,12 +45,16 @@ FIXTURE = [
      "call_id": "c1", "cseq": "1 REGISTER", "source": "127.0.0.1:5080", "transport": "udp",
      "protected": False, "decision": "forwarded to the S-CSCF", "hint": "",
      "raw": "REGISTER sip:ims.example SIP/2.0\r\nCSeq: 1 REGISTER\r\n\r\n"},
-    {"time": "2026-12-05T06:00:00.010Z", "daemon": "scscf", "method": "REGISTER",
-     "call_id": "c1", "cseq": "1 REGISTER", "source": "127.0.0.1:5060", "transport": "udp",
-     "protected": False, "decision": "challenged (digest)", "code": 401,
+    {"time": "2026-12-05T06:00:00.002Z", "daemon": "scscf", "kind": "request",
+     "method": "REGISTER", "call_id": "c1", "cseq": "1 REGISTER", "source": "127.0.0.1:5060",
+     "transport": "udp", "protected": False, "raw": "REGISTER sip:ims.example SIP/2.0\r\n\r\n"},
+    {"time": "2026-12-05T06:00:00.004Z", "daemon": "scscf", "method": "MAR", "code": 200,
+     "reason": "OK", "decision": "digest vector from the HSS"},
+    {"time": "2026-12-05T06:00:00.010Z", "daemon": "scscf", "kind": "response",
+     "method": "REGISTER", "call_id": "c1", "cseq": "1 REGISTER", "source": "127.0.0.1:5060",
+     "transport": "udp", "protected": False, "decision": "challenged (digest)", "code": 401,
      "reason": "Unauthorized", "hint": "first REGISTER answered with a 401",
-     "raw": {"request": "REGISTER sip:ims.example SIP/2.0\r\n\r\n",
-             "response": "SIP/2.0 401 Unauthorized\r\nWWW-Authenticate: Digest realm=x\r\n\r\n"}},
+     "raw": "SIP/2.0 401 Unauthorized\r\nWWW-Authenticate: Digest realm=x\r\n\r\n"},
     {"time": "2026-12-05T06:00:01.000Z", "daemon": "scscf", "method": "REGISTER",
      "call_id": "c1", "cseq": "2 REGISTER", "source": "127.0.0.1:5060", "transport": "udp",
      "protected": False, "decision": "rejected 503 by fault rule 1", "code": 503,
@@ -255,6 +259,11 @@ class ConsoleBrowserTest(unittest.TestCase):
         self.wait_text("#page-info", "1–50 of 51")
         self.browser.execute_script("window.scrollTo(0, 0)")
         self.shot("06-list")
+        self.browser.set_window_size(1024, 560)  # the smaller picture for docs/console.md
+        try:
+            self.shot("docs-subscribers")
+        finally:
+            self.browser.set_window_size(1280, 800)
         self.q("#page-next").click()
         self.wait_text("#page-info", "51–51 of 51")
         self.shot("06-paging-last")
@@ -317,26 +326,30 @@ class ConsoleBrowserTest(unittest.TestCase):
         self.wait(lambda: self.browser.execute_script("return !!document.querySelector('#p-faults .panel-msg').textContent"), "the UE tab")
         n = self.browser.execute_async_script("""
             const [fixture, done] = arguments;
-            Promise.all([import('./ladder.js'), import('./ue.js')]).then(([l, u]) => {
-              const box = document.getElementById('ladder');
-              box.replaceChildren(l.renderLadder(fixture, {onSelect: u.showMessage}));
-              done(box.querySelectorAll('g.arrow').length);
+            import('./ue.js').then(u => {
+              u.showTimeline(fixture);
+              done(document.querySelectorAll('#ladder g.arrow').length);
             }).catch(e => done('error: ' + e));""", FIXTURE)
-        # One arrow per message: 1 (forwarded request) + 2 (request, 401) + 2 (request, 503).
-        self.assertEqual(n, 5)
+        # One arrow per message: the forwarded request, the S-CSCF's request and answer logged
+        # apart ("kind") around the MAR and its answer, and a transaction entry (request and
+        # 503): 1 + 1 + 2 + 1 + 2.
+        self.assertEqual(n, 7)
+        self.assertIn("5 entries, oldest first", self.q("#p-timeline .panel-msg").text)
         arrows = self.browser.find_elements(By.CSS_SELECTOR, "#ladder g.arrow")
         labels = [a.get_attribute("aria-label") for a in arrows]
         self.assertTrue(labels[0].startswith("UE to P-CSCF: REGISTER (1 REGISTER)"), labels[0])
         self.assertTrue(labels[1].startswith("P-CSCF to S-CSCF: REGISTER"), labels[1])
-        self.assertTrue(labels[2].startswith("S-CSCF to P-CSCF: 401 Unauthorized"), labels[2])
-        self.assertIn("challenged (digest)", labels[2])
-        self.assertIn("a fault-injection rule changed what we did", labels[4])
-        self.assertIn("fail", arrows[4].get_attribute("class"))
-        self.assertNotIn("fail", arrows[2].get_attribute("class"))
+        self.assertTrue(labels[2].startswith("S-CSCF to HSS: MAR"), labels[2])
+        self.assertTrue(labels[3].startswith("HSS to S-CSCF: 200 OK"), labels[3])
+        self.assertTrue(labels[4].startswith("S-CSCF to P-CSCF: 401 Unauthorized"), labels[4])
+        self.assertIn("challenged (digest)", labels[4])
+        self.assertIn("a fault-injection rule changed what we did", labels[6])
+        self.assertIn("fail", arrows[6].get_attribute("class"))
+        self.assertNotIn("fail", arrows[4].get_attribute("class"))
         svg_text = self.q("#ladder svg").text
         self.assertIn("rejected 503 by fault rule 1", svg_text)
         # Click a response: its own text; Enter on a request (keyboard): the request's.
-        arrows[2].click()
+        arrows[4].click()
         self.wait_text("#message-raw", "WWW-Authenticate: Digest realm=x")
         self.assertIn("Response: 401", self.q("#message-h").text)
         arrows[1].send_keys("\n")
@@ -344,6 +357,7 @@ class ConsoleBrowserTest(unittest.TestCase):
                   "the request text")
         self.browser.execute_script("document.getElementById('p-timeline').scrollIntoView()")
         self.shot("10-ladder-fixture")
+        self.q("#p-timeline").screenshot(os.path.join(ARTIFACTS, "docs-ladder.png"))
 
     def test_4_ue_panels(self):
         rc, trace, out = self.register_ue()
