@@ -62,6 +62,7 @@ typedef struct req_state {
     bool too_big;  /* body exceeded max_body: further data is discarded */
     bool answered; /* a response was queued early (401/413) */
     struct MHD_Connection *conn;
+    const struct ims_http_server *srv; /* for the CORS rules when answering */
 } req_state_t;
 
 static uint64_t now_us(void)
@@ -154,8 +155,8 @@ const char *ims_http_req_arg(const ims_http_req_t *req, const char *name)
 }
 
 /* Queues resp on conn, logs the request line, and releases resp. */
-static enum MHD_Result send_resp(const ims_http_server_t *srv, struct MHD_Connection *conn,
-                                 req_state_t *st, const char *method, ims_http_resp_t *resp)
+static enum MHD_Result send_resp(struct MHD_Connection *conn, req_state_t *st, const char *method,
+                                 ims_http_resp_t *resp)
 {
     if (resp->status < 100 || resp->status > 599) {
         IMS_WARN("http handler produced no valid status (%d); answering 500", resp->status);
@@ -175,7 +176,7 @@ static enum MHD_Result send_resp(const ims_http_server_t *srv, struct MHD_Connec
     for (size_t i = 0; i < resp->nhdrs; i++)
         MHD_add_response_header(r, resp->hdrs[i].name, resp->hdrs[i].value);
     const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
-    if (ims_cors_origin_allowed(origin, srv->cors_origins)) {
+    if (ims_cors_origin_allowed(origin, st->srv ? st->srv->cors_origins : NULL)) {
         MHD_add_response_header(r, "Access-Control-Allow-Origin", origin);
         MHD_add_response_header(r, "Access-Control-Expose-Headers", IMS_CORS_EXPOSE);
     }
@@ -316,6 +317,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO;
         st->start_us = now_us();
         st->uri = strdup(url);
+        st->srv = srv;
         *con_cls = st;
     }
     const char *uri = st->uri ? st->uri : url;
@@ -326,7 +328,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         st->started = true;
         if (precheck(srv, conn, method, uri, pathlen, &resp)) {
             st->answered = true;
-            return send_resp(srv, conn, st, method, &resp);
+            return send_resp(conn, st, method, &resp);
         }
         return MHD_YES;
     }
@@ -342,15 +344,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (st->too_big) {
         ims_http_resp_error(&resp, 413, "body_too_large",
                             "request body exceeds the limit of %zu bytes", srv->max_body);
-        return send_resp(srv, conn, st, method, &resp);
+        return send_resp(conn, st, method, &resp);
     }
 
     if (preflight(srv, conn, method, &resp))
-        return send_resp(srv, conn, st, method, &resp);
+        return send_resp(conn, st, method, &resp);
     char path[2048];
     if (pathlen >= sizeof(path)) {
         ims_http_resp_error(&resp, 414, "uri_too_long", "the request path is too long");
-        return send_resp(srv, conn, st, method, &resp);
+        return send_resp(conn, st, method, &resp);
     }
     memcpy(path, uri, pathlen);
     path[pathlen] = '\0';
@@ -374,7 +376,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         .impl = conn,
     };
     srv->handler(srv->ctx, &req, &resp);
-    return send_resp(srv, conn, st, method, &resp);
+    return send_resp(conn, st, method, &resp);
 }
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
@@ -385,6 +387,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     st->start_us = now_us();
     st->uri = strdup(uri ? uri : "");
     st->conn = conn;
+    st->srv = cls;
     return st;
 }
 
