@@ -6,7 +6,8 @@
 #include "hss.h"
 #include "ims/console.h"
 
-bool hss_console(hss_ctx_t *ctx, const ims_http_req_t *req, ims_http_resp_t *resp)
+/* Answers /console and /console/...; false for other paths. */
+static bool console(hss_ctx_t *ctx, const ims_http_req_t *req, ims_http_resp_t *resp)
 {
     if (strncmp(req->path, "/console", 8) != 0)
         return false;
@@ -19,4 +20,12 @@ bool hss_console(hss_ctx_t *ctx, const ims_http_req_t *req, ims_http_resp_t *res
     bool done = ims_console_serve(req, resp, text);
     free(text);
     return done;
+}
+
+/* In front of the API's router rather than inside it, so the console is one wrapper and
+ * the route table stays the API's. */
+void hss_console_handler(void *ctx, const ims_http_req_t *req, ims_http_resp_t *resp)
+{
+    if (!console(ctx, req, resp))
+        hss_http_handler(ctx, req, resp);
 }

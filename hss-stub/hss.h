@@ -130,13 +130,13 @@ void hss_http_handler(void *ctx, const ims_http_req_t *req, ims_http_resp_t *res
 /* Cx stand-in handlers (docs/cx-api.md); body already checked for content type. */
 void hss_cx_mar(hss_ctx_t *ctx, const ims_http_req_t *req, ims_http_resp_t *resp);
 void hss_cx_sar(hss_ctx_t *ctx, const ims_http_req_t *req, ims_http_resp_t *resp);
-/* console.c: the web console under /console/ with its config.json; false for other
- * paths. */
-bool hss_console(hss_ctx_t *ctx, const ims_http_req_t *req, ims_http_resp_t *resp);
 void hss_cx_users(hss_ctx_t *ctx, const ims_http_req_t *req, ims_http_resp_t *resp);
 /* Parses a JSON object body; on failure answers 400 and returns NULL. */
 json_t *hss_parse_body(const ims_http_req_t *req, ims_http_resp_t *resp, bool allow_array);
 /* The embedded docs/openapi.yaml (openapi_yaml.c, generated at build time). */
 extern const char hss_openapi_yaml[];
+/* console.c: the daemon's handler: the web console under /console/ (with its config.json),
+ * everything else to hss_http_handler. */
+void hss_console_handler(void *ctx, const ims_http_req_t *req, ims_http_resp_t *resp);
 
 #endif

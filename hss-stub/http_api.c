@@ -481,7 +481,7 @@ void hss_http_handler(void *arg, const ims_http_req_t *req, ims_http_resp_t *res
     } else if (route_is(p, API "/cx/users")) {
         if (only(req, resp, "GET"))
             hss_cx_users(ctx, req, resp);
-    } else if (!hss_console(ctx, req, resp)) {
+    } else {
         ims_http_resp_error(resp, 404, "not_found",
                             "no such resource; see GET /api/v1/openapi.yaml");
     }

@@ -7,7 +7,6 @@
 
 #include "hss.h"
 #include "ims/cfg.h"
-#include "ims/console.h"
 #include "ims/http_server.h"
 #include "ims/log.h"
 #include "ims/util.h"
@@ -110,9 +109,9 @@ int main(int argc, char **argv)
         .threads = (unsigned)ims_cfg_int(cfg, "threads"),
         .max_body = HSS_BULK_MAX, /* the handler enforces 64 KiB on everything else */
         .token = token,
-        .public_prefix = IMS_CONSOLE_PREFIX, /* the page itself; its API calls carry the token */
+        .public_prefix = "/console/", /* the page itself; its API calls carry the token */
         .cors_origins = ims_cfg_str(cfg, "cors-origins"),
-        .handler = hss_http_handler,
+        .handler = hss_console_handler,
         .ctx = &ctx,
     };
     if (ims_http_server_start(&ho, &http, err, sizeof err) != 0) {
