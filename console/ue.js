@@ -6,7 +6,11 @@ import { renderLadder, rawOf } from './ladder.js';
 import { $, clearErrors, h, setFieldError } from './forms.js';
 
 let current = '';
-let pcapUrl = null;
+const WHERE = { scscf: 'S-CSCF', pcscf: 'P-CSCF' };
+
+function present(v) {
+  return v !== undefined && v !== null && v !== '';
+}
 
 function panel(id, state, msg) {
   const p = $('#' + id);
@@ -33,18 +37,28 @@ async function timeline(impu) {
     } else if (r.reason.missing) missing.push(who);
     else errors.push(r.reason.message);
   });
-  const t = e => (typeof e.time === 'number' ? e.time : Date.parse(e.time) || 0);
+  // Microseconds when the CSCFs give them (ts_us), else the ISO time; ties keep the order
+  // each CSCF listed them in (Array.prototype.sort is stable).
+  const t = e => (typeof e.ts_us === 'number' ? e.ts_us
+    : typeof e.time === 'number' ? e.time * 1e6 : (Date.parse(e.time) || 0) * 1000);
   entries.sort((a, b) => t(a) - t(b));
   return { entries, missing, errors };
 }
 
+function addr(a) {
+  return a && typeof a === 'object' ? `${a.addr}:${a.port}` : a;
+}
+
+// e is a normalized entry (ladder.js), part "request" or "response".
 export function showMessage(e, part) {
   const view = $('#message-view');
   view.hidden = false;
-  $('#message-h').textContent = `${part === 'response' ? 'Response' : 'Request'}: ` +
-    `${e.code && part !== 'request' ? e.code + ' ' + (e.reason || '') : e.method || ''} — ${e.daemon || ''}` +
-    (e.source ? ` from ${e.source}` : '') + (e.transport ? `/${e.transport}` : '') +
-    (e.protected ? ', protected (decrypted)' : '');
+  const out = e.direction ? e.direction === 'out' : part === 'response';
+  const peer = out ? addr(e.dst) : e.source;
+  const what = part === 'response' && e.code ? `${e.code} ${e.reason || ''}`.trim() : e.method || '';
+  $('#message-h').textContent = `${part === 'response' ? 'Response' : 'Request'}: ${what} — ` +
+    `${out ? 'sent' : 'received'} by ${e.daemon || '?'}` + (peer ? ` ${out ? 'to' : 'from'} ${peer}` : '') +
+    (e.transport ? ` over ${e.transport}` : '') + (e.protected ? ', IPsec protected (shown decrypted)' : '');
   $('#message-raw').textContent = rawOf(e, part) || '(this entry carries no message text)';
   $('#message-h').focus();
 }
@@ -70,34 +84,39 @@ async function loadTimeline(impu) {
   showTimeline(entries, errors.concat(missing.map(w => `${w} timeline: ${NOT_AVAILABLE}.`)), errors.length > 0);
 }
 
-async function loadPcap(impu) {
-  const link = $('#pcap-link');
-  link.hidden = true;
-  if (pcapUrl) URL.revokeObjectURL(pcapUrl);
-  pcapUrl = null;
-  const headers = token('scscf') ? { Authorization: 'Bearer ' + token('scscf') } : {};
+const pcapUrls = [];
+
+// One capture per CSCF: fetched with the token (a plain link could not send it), offered as
+// a download of the blob.
+async function pcapOf(api, impu) {
+  const headers = token(api) ? { Authorization: 'Bearer ' + token(api) } : {};
   let r;
   try {
-    r = await fetch(apiUrl('scscf', `/api/v1/timeline/pcap?impu=${encodeURIComponent(impu)}`), { headers, cache: 'no-store' });
+    r = await fetch(apiUrl(api, `/api/v1/timeline/pcap?impu=${encodeURIComponent(impu)}`), { headers, cache: 'no-store' });
   } catch (e) {
-    panel('p-pcap', 'error', 'Cannot reach the S-CSCF for the capture.');
-    return;
-  }
-  if (r.status === 404 && !(r.headers.get('Content-Type') || '').includes('pcap')) {
-    const body = await r.text();
-    if (/no such resource/i.test(body) || !body) { panel('p-pcap', 'missing', 'Capture (/api/v1/timeline/pcap)'); return; }
-    panel('p-pcap', 'ok', 'No messages captured for this UE.');
-    return;
+    return { note: `Cannot reach the ${WHERE[api]} for its capture.` };
   }
   if (!r.ok) {
-    panel('p-pcap', 'error', `S-CSCF answered ${r.status} for the capture.`);
+    const body = await r.text();
+    if (r.status === 404 && (!body || /no such resource/i.test(body))) return { missing: true };
+    return { note: `${WHERE[api]} answered ${r.status} for the capture${r.status === 404 ? ' (no messages of this UE)' : ''}.` };
+  }
+  const url = URL.createObjectURL(await r.blob());
+  pcapUrls.push(url);
+  return { link: h('li', {}, h('a', { href: url, download: `${api}-${impu.replace(/[^a-zA-Z0-9@._-]+/g, '_')}.pcap` },
+    `${WHERE[api]} capture of this UE (pcap)`)) };
+}
+
+async function loadPcap(impu) {
+  while (pcapUrls.length) URL.revokeObjectURL(pcapUrls.pop());
+  const res = await Promise.all(Object.keys(WHERE).map(api => pcapOf(api, impu)));
+  $('#pcap-links').replaceChildren(...res.filter(r => r.link).map(r => r.link));
+  if (res.every(r => r.missing)) {
+    panel('p-pcap', 'missing', 'Capture (/api/v1/timeline/pcap)');
     return;
   }
-  pcapUrl = URL.createObjectURL(await r.blob());
-  link.href = pcapUrl;
-  link.download = impu.replace(/[^a-zA-Z0-9@._-]+/g, '_') + '.pcap';
-  link.hidden = false;
-  panel('p-pcap', 'ok', 'Opens in Wireshark; messages that came over IPsec are in clear.');
+  const notes = res.filter(r => r.note).map(r => r.note);
+  panel('p-pcap', 'ok', (res.some(r => r.link) ? 'Opens in Wireshark; messages that came over IPsec are in clear. ' : '') + notes.join(' '));
 }
 
 const SECRET = /key|^ck$|^ik$|secret|password|opc?$|^k$/i;
@@ -124,56 +143,102 @@ async function loadIpsec(impu) {
   }
 }
 
+function ruleRow(api, f) {
+  const left = [present(f.remaining) ? `${f.remaining} left` : null,
+                present(f.expires_in) ? `ends in ${f.expires_in} s` : null].filter(Boolean).join(', ');
+  return h('tr', {},
+    h('td', {}, WHERE[api]), h('td', { class: 'mono' }, f.id),
+    h('td', { class: 'mono' }, f.summary || `${JSON.stringify(f.match || {})} → ${JSON.stringify(f.action || {})}`),
+    h('td', {}, left || (present(f.count) ? String(f.count) : '—')),
+    h('td', {}, h('button', { type: 'button', class: 'small danger', 'aria-label': `Disarm rule ${f.id} at the ${WHERE[api]}`,
+                              onclick: () => disarm(api, f.id) }, 'Disarm')));
+}
+
+// Rules of both CSCFs for this UE (rules matching no identity apply to every UE: shown too).
 async function loadFaults() {
   const box = $('#fault-table');
   box.replaceChildren();
-  try {
-    const r = await call('scscf', 'GET', '/api/v1/faults');
-    const rules = itemsOf(r.data).filter(f => !f.match || !f.match.impu || f.match.impu === current);
-    $('#fault-form').hidden = false;
-    panel('p-faults', 'ok', rules.length ? '' : 'No fault rules armed for this UE.');
-    if (!rules.length) return;
+  const res = await Promise.allSettled(Object.keys(WHERE).map(api => call(api, 'GET', '/api/v1/faults')));
+  const rows = [], notes = [];
+  let missing = 0;
+  res.forEach((r, i) => {
+    const api = Object.keys(WHERE)[i];
+    if (r.status === 'rejected') {
+      if (r.reason.missing) { missing++; notes.push(`${WHERE[api]}: ${NOT_AVAILABLE}.`); } else notes.push(r.reason.message);
+      return;
+    }
+    for (const f of itemsOf(r.value.data)) {
+      const m = f.match || {};
+      if (!(m.impu || m.impi || m.imsi) || m.impu === current) rows.push(ruleRow(api, f));
+    }
+  });
+  if (missing === res.length) {
+    $('#fault-form').hidden = true;
+    panel('p-faults', 'missing', 'Fault injection (/api/v1/faults)');
+    return;
+  }
+  $('#fault-form').hidden = false;
+  panel('p-faults', notes.length > missing ? 'error' : 'ok',
+        (rows.length ? '' : 'No fault rules armed for this UE. ') + notes.join(' '));
+  if (rows.length) {
     box.append(h('table', {}, h('caption', {}, 'Armed rules'),
-      h('thead', {}, h('tr', {}, ['Id', 'Match', 'Action', 'Left', ''].map(c => h('th', { scope: 'col' }, c)))),
-      h('tbody', {}, rules.map(f => h('tr', {},
-        h('td', { class: 'mono' }, f.id), h('td', { class: 'mono' }, JSON.stringify(f.match || {})),
-        h('td', { class: 'mono' }, JSON.stringify(f.action || {})), h('td', {}, f.count ?? '—'),
-        h('td', {}, h('button', { type: 'button', class: 'small danger', 'aria-label': `Disarm rule ${f.id}`,
-                                  onclick: () => disarm(f.id) }, 'Disarm')))))));
-  } catch (e) {
-    $('#fault-form').hidden = !!e.missing;
-    panel('p-faults', e.missing ? 'missing' : 'error', e.missing ? 'Fault injection (/api/v1/faults)' : e.message);
+      h('thead', {}, h('tr', {}, ['At', 'Id', 'Rule', 'Left', ''].map(c => h('th', { scope: 'col' }, c)))),
+      h('tbody', {}, rows)));
   }
 }
 
-async function disarm(id) {
+async function disarm(api, id) {
+  $('#e-fault').textContent = '';
   try {
-    await call('scscf', 'DELETE', '/api/v1/faults/' + encodeURIComponent(id));
+    await call(api, 'DELETE', '/api/v1/faults/' + encodeURIComponent(id));
   } catch (e) {
     $('#e-fault').textContent = e.message;
   }
   loadFaults();
 }
 
+function int(input, min, max, msg) {
+  const v = input.value.trim();
+  const n = Number(v);
+  if (v === '' || !Number.isInteger(n) || n < min || n > max) {
+    setFieldError(input, msg);
+    input.focus();
+    return null;
+  }
+  return n;
+}
+
 async function arm(ev) {
   ev.preventDefault();
   const form = $('#fault-form');
   clearErrors(form);
-  const kind = $('#fa-action').value, code = $('#fa-code'), count = $('#fa-count');
-  const n = Number(count.value), v = Number(code.value);
-  if (!Number.isInteger(n) || n < 1) { setFieldError(count, 'Count must be a whole number above 0.'); count.focus(); return; }
-  if (kind === 'reply' && !(Number.isInteger(v) && v >= 300 && v <= 699)) {
-    setFieldError(code, 'A reply code is 300 to 699.'); code.focus(); return;
+  const kind = $('#fa-action').value, code = $('#fa-code'), retry = $('#fa-retry');
+  const n = int($('#fa-count'), 1, 100000, 'Count must be a whole number from 1 to 100000.');
+  if (n === null) return;
+  let action;
+  if (kind === 'reply') {
+    const v = int(code, 300, 699, 'A reply code is 300 to 699.');
+    if (v === null) return;
+    action = { reply: v };
+    if ($('#fa-reason').value.trim()) action.reason = $('#fa-reason').value.trim();
+    if (retry.value.trim()) {
+      const r = int(retry, 0, 86400, 'Retry-After is 0 to 86400 seconds.');
+      if (r === null) return;
+      action.retry_after = r;
+    }
+  } else if (kind === 'delay_ms') {
+    const v = int(code, 1, 60000, 'The delay is 1 to 60000 milliseconds.');
+    if (v === null) return;
+    action = { delay_ms: v, target: $('#fa-target').value };
+  } else if (kind === 'drop') {
+    action = { drop: true, target: $('#fa-target').value };
+  } else {
+    action = { [kind]: true };
   }
-  if (kind === 'delay_ms' && !(Number.isInteger(v) && v >= 0)) {
-    setFieldError(code, 'The delay is a whole number of milliseconds.'); code.focus(); return;
-  }
-  const action = kind === 'reply' ? { reply: v, reason: $('#fa-reason').value.trim() || undefined }
-    : kind === 'delay_ms' ? { delay_ms: v } : { [kind]: true };
   const match = { impu: current, stage: $('#fa-stage').value };
   if ($('#fa-method').value !== 'any') match.method = $('#fa-method').value;
   try {
-    await call('scscf', 'POST', '/api/v1/faults', { match, action, count: n });
+    await call($('#fa-where').value, 'POST', '/api/v1/faults', { match, action, count: n });
   } catch (e) {
     $('#e-fault').textContent = e.message;
   }

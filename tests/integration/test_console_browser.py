@@ -4,10 +4,9 @@ Registrations and going away on Deregister, the ladder renderer on a SPEC §8 fi
 the per-UE panels (the live ladder with a 503 fault only where the timeline API exists).
 Screenshots of every step go to <build>/test-artifacts/console/."""
 
+import http.client
 import os
-import subprocess
 import sys
-import time
 import unittest
 import urllib.parse
 
@@ -62,6 +61,52 @@ FIXTURE = [
      "raw": "SIP/2.0 503 Service Unavailable\r\nRetry-After: 30\r\n\r\n"},
 ]
 
+
+
+def status_only(port, path):
+    """The status code of a GET without reading the body (an event stream never ends)."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        c.request("GET", path)
+        return c.getresponse().status
+    finally:
+        c.close()
+
+
+def _msg(t, daemon, kind, direction, cseq, **kw):
+    e = {"seq": t, "time": f"2026-12-05T06:00:0{t // 10}.{t % 10:03d}Z", "daemon": daemon,
+         "kind": kind, "direction": direction, "method": "REGISTER", "call_id": "c9",
+         "cseq": cseq, "transport": "UDP", "protected": False,
+         "sip": f"{kind} {direction} at {daemon}, CSeq {cseq}\r\n\r\n"}
+    e.update(kw)
+    return e
+
+
+# The same exchange in the shape the CSCFs' timeline API writes (kind request/response/
+# decision, direction, status, src/dst, sip, action + details): each CSCF logs the message
+# it passes to the other, and the ladder must show it once.
+CSCF_FIXTURE = [
+    _msg(1, "pcscf", "request", "in", 1, src={"addr": "127.0.0.1", "port": 5080}),
+    {"seq": 2, "time": "2026-12-05T06:00:00.002Z", "daemon": "pcscf", "kind": "decision",
+     "method": "REGISTER", "call_id": "c9", "cseq": 1, "action": "forward",
+     "hint": "forwarded toward the S-CSCF"},
+    _msg(3, "pcscf", "request", "out", 1),
+    _msg(4, "scscf", "request", "in", 1),
+    {"seq": 5, "time": "2026-12-05T06:00:00.005Z", "daemon": "scscf", "kind": "decision",
+     "method": "REGISTER", "call_id": "c9", "cseq": 1, "action": "challenge",
+     "details": {"scheme": "digest"}, "hint": "first REGISTER answered with a 401"},
+    _msg(6, "scscf", "response", "out", 1, status=401, reason="Unauthorized"),
+    _msg(7, "pcscf", "response", "in", 1, status=401, reason="Unauthorized"),
+    _msg(8, "pcscf", "response", "out", 1, status=401, reason="Unauthorized"),
+    _msg(9, "pcscf", "request", "in", 2),
+    _msg(10, "pcscf", "request", "out", 2),
+    _msg(11, "scscf", "request", "in", 2),
+    _msg(12, "scscf", "response", "out", 2, status=503, reason="Service Unavailable",
+         action="fault", details={"summary": "rule 1: reply 503"},
+         hint="a fault-injection rule changed what we did: reply 503 (rule 1)"),
+    _msg(13, "pcscf", "response", "in", 2, status=503, reason="Service Unavailable"),
+    _msg(14, "pcscf", "response", "out", 2, status=503, reason="Service Unavailable"),
+]
 
 @unittest.skipIf(webdriver is None, "python3-selenium is not installed")
 class ConsoleBrowserTest(unittest.TestCase):
@@ -289,7 +334,7 @@ class ConsoleBrowserTest(unittest.TestCase):
         harness.http("POST", self.hss.url + "/api/v1/subscribers", harness.DEMO, headers=self.auth)
         self.open("registrations")
         self.wait_text("#reg-table tbody", "No live registrations")
-        if harness.http("HEAD", self.scscf.url + "/api/v1/events", timeout=3)[0] == 404:
+        if status_only(self.scscf.http_port, "/api/v1/events") == 404:
             self.wait_text("#reg-mode", "not available on this build: refreshing every 5 s")
         else:
             self.wait_text("#reg-mode", "Live: following the S-CSCF event stream")
@@ -359,6 +404,32 @@ class ConsoleBrowserTest(unittest.TestCase):
         self.shot("10-ladder-fixture")
         self.q("#p-timeline").screenshot(os.path.join(ARTIFACTS, "docs-ladder.png"))
 
+    def test_3b_ladder_cscf_shape(self):
+        self.open("ue")
+        self.wait(lambda: self.q("#p-faults .panel-msg").text, "the UE tab")
+        labels = self.browser.execute_async_script("""
+            const [fixture, done] = arguments;
+            import('./ue.js').then(u => {
+              u.showTimeline(fixture);
+              done([...document.querySelectorAll('#ladder g.arrow')].map(a => a.getAttribute('aria-label')));
+            }).catch(e => done(['error: ' + e]));""", CSCF_FIXTURE)
+        want = ["UE to P-CSCF: REGISTER (1)", "P-CSCF to S-CSCF: REGISTER (1)",
+                "S-CSCF to P-CSCF: 401 Unauthorized (1)", "P-CSCF to UE: 401 Unauthorized (1)",
+                "UE to P-CSCF: REGISTER (2)", "P-CSCF to S-CSCF: REGISTER (2)",
+                "S-CSCF to P-CSCF: 503 Service Unavailable (2)",
+                "P-CSCF to UE: 503 Service Unavailable (2)"]
+        self.assertEqual([lab.split(".")[0] for lab in labels], want, labels)
+        self.assertIn("forward. forwarded toward the S-CSCF", labels[1])
+        self.assertIn("challenge (digest). first REGISTER answered with a 401", labels[2])
+        self.assertIn("fault: rule 1: reply 503", labels[6])
+        arrows = self.browser.find_elements(By.CSS_SELECTOR, "#ladder g.arrow")
+        self.assertIn("fail", arrows[6].get_attribute("class"))
+        arrows[6].click()
+        self.wait_text("#message-raw", "response out at scscf, CSeq 2")
+        self.assertEqual(self.q("#message-h").text,
+                         "Response: 503 Service Unavailable — sent by scscf over UDP")
+        self.shot("10b-ladder-cscf-shape")
+
     def test_4_ue_panels(self):
         rc, trace, out = self.register_ue()
         self.assertEqual(rc, 0, out)
@@ -367,25 +438,33 @@ class ConsoleBrowserTest(unittest.TestCase):
                   and self.q("#p-faults .panel-msg").text, "the UE panels")
         self.wait(lambda: "Loading" not in self.q("#p-timeline .panel-msg").text, "the timeline panel")
         self.shot("11-ue-panels")
-        st, _, _ = harness.http("GET", self.scscf.url + "/api/v1/timeline?impu="
-                                + urllib.parse.quote(IMPU, safe=""))
-        if st == 404:
+        if status_only(self.scscf.http_port, "/api/v1/timeline?impu="
+                       + urllib.parse.quote(IMPU, safe="")) == 404:
             self.assertIn("not available on this build", self.q("#p-timeline .panel-msg").text)
             self.assertIn("not available on this build", self.q("#p-faults .panel-msg").text)
             self.assertIn("not available on this build", self.q("#p-pcap .panel-msg").text)
             self.assertIn("not available on this build", self.q("#p-ipsec .panel-msg").text)
             self.skipTest("the S-CSCF has no /api/v1/timeline on this build: the live ladder "
                           "with a 503 fault is not exercised")
-        # The timeline API exists: arm a 503 for the next REGISTER, see it in the ladder.
+        # The timeline API exists: the registration is in the ladder; arm a 503 for the next
+        # REGISTER from the form, register again, and see the refusal with its hint.
+        self.wait(lambda: self.browser.find_elements(By.CSS_SELECTOR, "#ladder g.arrow"),
+                  "the registration in the ladder")
+        Select(self.q("#fa-where")).select_by_value("scscf")
         Select(self.q("#fa-action")).select_by_value("reply")
         self.fill("#fa-code", "503")
+        self.fill("#fa-retry", "30")
         self.q("#fault-form button[type=submit]").click()
         self.wait_text("#fault-table", "503")
-        self.register_ue()
+        self.assertEqual(self.q("#e-fault").text, "")
+        rc, _, _ = self.register_ue()
+        self.assertNotEqual(rc, 0, "the REGISTER should have been refused by the fault rule")
         self.q("#ue-form button[type=submit]").click()
-        self.wait(lambda: any("503" in (a.get_attribute("aria-label") or "")
-                              for a in self.browser.find_elements(By.CSS_SELECTOR, "#ladder g.arrow")),
-                  "a 503 arrow in the ladder")
+        labels = ("return [...document.querySelectorAll('#ladder g.arrow')]"
+                  ".map(a => a.getAttribute('aria-label')).join('\\n')")
+        self.wait(lambda: "503" in self.browser.execute_script(labels), "a 503 in the ladder")
+        self.assertRegex(self.browser.execute_script(labels), r"503[^\n]*fault",
+                         "the 503 arrow carries the fault's decision or hint")
         self.shot("12-ladder-503")
 
     def test_5_overview_and_phone_width(self):
