@@ -129,32 +129,41 @@ function table(rows, caption) {
       typeof r[c] === 'object' && r[c] !== null ? JSON.stringify(r[c]) : String(r[c] ?? '')))))));
 }
 
+// The SAs of one UE as a table without any key column (a token lets the P-CSCF include
+// the keys; the console never shows them).
+export function showSas(all, impi, impu) {
+  const mine = impi ? all.filter(sa => sa.impi === impi || sa.impu === impu) : all;
+  const note = impi ? '' : 'The IMPI of this IMPU is unknown (not registered, not in the HSS): every SA is listed. ';
+  panel('p-ipsec', 'ok', note + (mine.length ? '' : 'No security associations for this UE (it registered unprotected, or not at all).'));
+  $('#ipsec-table').replaceChildren(...(mine.length ? [table(mine, `Security associations${impi ? ' of ' + impi : ''}`)] : []));
+}
+
+// The IMPI behind an IMPU (the SAs are listed per IMPI): from the S-CSCF's registration,
+// else the HSS record; null when neither knows.
+async function impiOf(impu) {
+  const path = encodeURIComponent(impu);
+  for (const [api, p] of [['scscf', '/api/v1/registrations/' + path], ['hss', '/api/v1/impus/' + path]]) {
+    try {
+      const r = await call(api, 'GET', p);
+      if (r.data && r.data.impi) return r.data.impi;
+    } catch (e) {
+      /* try the next source */
+    }
+  }
+  return null;
+}
+
 async function loadIpsec(impu) {
   const box = $('#ipsec-table');
   box.replaceChildren();
   try {
-    const r = await call('pcscf', 'GET', '/api/v1/ipsec/sas');
-    const all = itemsOf(r.data);
-    const mine = all.filter(sa => !sa.impu || sa.impu === impu || (sa.impus || []).includes(impu));
-    panel('p-ipsec', 'ok', mine.length ? '' : 'No security associations for this UE (it registered unprotected, or not at all).');
-    if (mine.length) box.append(table(mine, `Security associations of ${impu}`));
+    const [r, impi] = await Promise.all([call('pcscf', 'GET', '/api/v1/ipsec/sas'), impiOf(impu)]);
+    showSas(itemsOf(r.data), impi, impu);
   } catch (e) {
     panel('p-ipsec', e.missing ? 'missing' : 'error', e.missing ? 'IPsec (/api/v1/ipsec/sas)' : e.message);
   }
 }
 
-function ruleRow(api, f) {
-  const left = [present(f.remaining) ? `${f.remaining} left` : null,
-                present(f.expires_in) ? `ends in ${f.expires_in} s` : null].filter(Boolean).join(', ');
-  return h('tr', {},
-    h('td', {}, WHERE[api]), h('td', { class: 'mono' }, f.id),
-    h('td', { class: 'mono' }, f.summary || `${JSON.stringify(f.match || {})} → ${JSON.stringify(f.action || {})}`),
-    h('td', {}, left || (present(f.count) ? String(f.count) : '—')),
-    h('td', {}, h('button', { type: 'button', class: 'small danger', 'aria-label': `Disarm rule ${f.id} at the ${WHERE[api]}`,
-                              onclick: () => disarm(api, f.id) }, 'Disarm')));
-}
-
-// Rules of both CSCFs for this UE (rules matching no identity apply to every UE: shown too).
 async function loadFaults() {
   const box = $('#fault-table');
   box.replaceChildren();

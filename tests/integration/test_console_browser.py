@@ -430,6 +430,28 @@ class ConsoleBrowserTest(unittest.TestCase):
                          "Response: 503 Service Unavailable — sent by scscf over UDP")
         self.shot("10b-ladder-cscf-shape")
 
+    def test_3c_ipsec_table_hides_keys(self):
+        self.open("ue")
+        self.wait(lambda: self.q("#p-faults .panel-msg").text, "the UE tab")
+        sa = {"impi": "001010000000001@x", "state": "active", "dir": "in", "spi": 5001,
+              "src": "127.0.0.1", "dst": "127.0.0.1", "sport": 5064, "dport": 5066,
+              "alg": "hmac-sha-1-96", "ealg": "aes-cbc", "packets": 3, "bytes": 900,
+              "auth_key": "00112233445566778899aabbccddeeff00112233",
+              "enc_key": "ffeeddccbbaa99887766554433221100"}
+        other = dict(sa, impi="999@x", spi=7777)
+        text = self.browser.execute_async_script("""
+            const [sas, done] = arguments;
+            import('./ue.js').then(u => {
+              u.showSas(sas, '001010000000001@x', 'sip:x');
+              done(document.getElementById('p-ipsec').innerText);
+            }).catch(e => done('error: ' + e));""", [sa, other])
+        self.assertIn("5001", text)
+        self.assertIn("hmac-sha-1-96", text)
+        self.assertNotIn("7777", text)  # another UE's SA
+        for secret in ("auth_key", "enc_key", sa["auth_key"], sa["enc_key"]):
+            self.assertNotIn(secret, text)
+            self.assertNotIn(secret, self.browser.page_source)
+
     def test_4_ue_panels(self):
         rc, trace, out = self.register_ue()
         self.assertEqual(rc, 0, out)
