@@ -17,6 +17,7 @@ function route() {
     if (a.dataset.tab === name) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   });
+  statusLine(); // the last action's words belong to the tab they were said on
   overview.activate(name === 'overview');
   regs.activate(name === 'registrations');
   if (name === 'subscribers') loadPage();

@@ -18,6 +18,8 @@ try:
                                             WebDriverException)
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import Select, WebDriverWait
 except ImportError:
     if os.path.exists("/usr/bin/python3") and sys.executable != "/usr/bin/python3" \
@@ -502,9 +504,17 @@ class ConsoleBrowserTest(unittest.TestCase):
         self.assertIn("reason", self.browser.execute_script(
             "return document.querySelector('#chart-failures svg').getAttribute('aria-label') + ' reason'"))
         self.shot("13-overview")
-        # Keyboard: the tab links are reachable and show their focus.
-        self.q('a[data-tab="subscribers"]').send_keys("\n")
+        # Keyboard: the tab links work with Enter; Tab moves from the search field to its
+        # button, which shows a visible focus ring.
+        self.q('a[data-tab="subscribers"]').send_keys(Keys.ENTER)
         self.wait_text("#page-info", "of")
+        self.q("#search-q").click()
+        ActionChains(self.browser).send_keys(Keys.TAB).perform()
+        focus = self.browser.execute_script(
+            "const a = document.activeElement, s = getComputedStyle(a);"
+            "return [a.textContent, s.outlineStyle, s.outlineWidth];")
+        self.assertEqual(focus[0], "Search", focus)
+        self.assertNotEqual(focus[1], "none", focus)
         self.browser.set_window_size(390, 844)
         try:
             self.shot("14-phone-subscribers")
