@@ -7,7 +7,9 @@ export const APIS = {
   pcscf: 'P-CSCF',
 };
 
-export const config = { hss: '', scscf: 'http://127.0.0.1:8082', pcscf: 'http://127.0.0.1:8081' };
+// Until config.json says otherwise: the lab's ports on the host this page came from.
+const host = `${location.protocol}//${location.hostname}`; // IPv6 keeps its brackets here
+export const config = { hss: `${host}:8080`, scscf: `${host}:8082`, pcscf: `${host}:8081` };
 
 const KEY = 'ims-console:';
 
@@ -31,7 +33,7 @@ export async function loadConfig() {
     const r = await fetch('config.json', { cache: 'no-cache' });
     if (r.ok) Object.assign(config, await r.json());
   } catch (e) {
-    /* served without config.json: keep the lab defaults */
+    /* a daemon without console settings: keep the lab's ports */
   }
   for (const api of Object.keys(APIS)) {
     const saved = sessionStorage.getItem(KEY + 'base:' + api);
