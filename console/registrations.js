@@ -130,12 +130,15 @@ function poll(note) {
 // send one). A 404 means this build has no stream: poll instead.
 async function live() {
   if (st.source || !window.EventSource) return;
+  // A GET given up as soon as the status is known: a stream's body never ends.
   let probe;
+  const stop = new AbortController();
   try {
-    probe = await fetch(apiUrl('scscf', '/api/v1/events'), { method: 'HEAD', cache: 'no-store' });
+    probe = await fetch(apiUrl('scscf', '/api/v1/events'), { cache: 'no-store', signal: stop.signal });
   } catch (e) {
     probe = null;
   }
+  stop.abort();
   if (!probe || probe.status === 404) {
     poll(`Live stream (/api/v1/events) not available on this build: refreshing every ${POLL_MS / 1000} s.`);
     return;
