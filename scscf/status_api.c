@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ims/console.h"
 #include "ims/util.h"
 #include "scscf.h"
 
@@ -114,5 +115,7 @@ void scscf_status_handler(void *ctx, const ims_http_req_t *req, ims_http_resp_t 
         free(impu);
         return;
     }
+    if (ims_console_serve(req, resp, NULL)) /* the web console; its settings are the HSS's */
+        return;
     ims_http_resp_error(resp, 404, "not_found", "no such resource: %s", req->path);
 }

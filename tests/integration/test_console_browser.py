@@ -212,6 +212,21 @@ class ConsoleBrowserTest(unittest.TestCase):
 
     # ---- the walk-through, in order ----
 
+    def test_0_served_by_each_daemon(self):
+        # The HSS serves the page with its settings; each CSCF serves the same page (it then
+        # assumes the lab's ports) and has no settings of its own.
+        for d in (self.hss, self.scscf, self.pcscf):
+            st, h, body = harness.http("GET", d.url + "/console/")
+            self.assertEqual(st, 200, d.name)
+            self.assertIn("text/html", h["content-type"])
+            self.assertIn("IMS lab console", body)
+            self.assertEqual(harness.http("GET", d.url + "/console/ladder.js")[0], 200)
+        st, _, cfg = harness.http("GET", self.hss.url + "/console/config.json")
+        self.assertEqual((st, cfg["scscf"], cfg["pcscf"]), (200, self.scscf.url, self.pcscf.url))
+        for d in (self.scscf, self.pcscf):
+            self.assertEqual(harness.http("GET", d.url + "/console/config.json")[0], 404)
+            self.assertEqual(harness.http("DELETE", d.url + "/console/")[0], 405)
+
     def test_1_tokens_and_subscribers(self):
         b = self.browser
         self.open("subscribers")
