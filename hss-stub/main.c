@@ -93,7 +93,7 @@ int main(int argc, char **argv)
         .threads = (unsigned)ims_cfg_int(cfg, "threads"),
         .max_body = HSS_BULK_MAX, /* the handler enforces 64 KiB on everything else */
         .token = token,
-        .public_prefix = "/console/", /* the page itself; its API calls carry the token */
+        .public_prefix = "/console", /* the page itself; its API calls carry the token */
         .cors_origins = ims_cfg_str(cfg, "cors-origins"),
         .handler = hss_console_handler,
         .ctx = &ctx,

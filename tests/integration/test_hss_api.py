@@ -533,8 +533,11 @@ class TestToken(Base):
         # it opens a URL); everything it then asks the API for needs the token.
         self.assertEqual(http("GET", self.hss.url + "/console/")[0], 200)
         self.assertEqual(http("GET", self.hss.url + "/console/config.json")[0], 200)
+        self.assertEqual(http("GET", self.hss.url + "/console")[0], 200)  # via the redirect
         self.assert_error(http("POST", self.hss.url + "/console/", {}), 401)
-        self.assert_error(http("GET", self.hss.url + "/consolex"), 401)
+        # Outside the console's files the token is still needed to learn more than "no".
+        self.assert_error(http("GET", self.hss.url + "/consolex"), 404)
+        self.assert_error(http("GET", self.hss.url + "/api/v1/subscribers"), 401)
 
 
 class TestSecrets(Base):
