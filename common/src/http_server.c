@@ -256,10 +256,9 @@ static bool precheck(ims_http_server_t *srv, struct MHD_Connection *conn, const 
     bool healthz = strcmp(method, "GET") == 0 && pathlen == 8 && strncmp(path, "/healthz", 8) == 0;
     size_t pp = srv->public_prefix ? strlen(srv->public_prefix) : 0;
     bool public = get && pp && pathlen >= pp && strncmp(path, srv->public_prefix, pp) == 0;
-    if (is_preflight(conn, method))
-        return false; /* answered once its (empty) body is read, keeping the connection */
-    if (srv->token && !healthz && !public && method_needs_token(srv, method) &&
-        !token_ok(srv, conn)) {
+    /* A preflight is answered once its (empty) body is read, keeping the connection. */
+    bool exempt = healthz || public || is_preflight(conn, method);
+    if (srv->token && !exempt && method_needs_token(srv, method) && !token_ok(srv, conn)) {
         ims_http_resp_error(resp, 401, "unauthorized",
                             "missing or wrong bearer token (send Authorization: Bearer <token>)");
         ims_http_resp_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");

@@ -50,9 +50,9 @@ typedef struct ims_http_opts {
                                   console's static files: a browser cannot send one) */
     const char *cors_origins;  /* origins besides loopback ones whose scripts may call the
                                   API (comma-separated, or "*"); see http_cors.h. A preflight
-                                  OPTIONS is answered here (204, or 403 for other origins)
-                                  before the token check; answers to allowed origins carry
-                                  Access-Control-Allow-Origin. */
+                                  OPTIONS needs no token and is answered here, never by the
+                                  handler (204, or 403 for other origins); answers to allowed
+                                  origins carry Access-Control-Allow-Origin. */
     ims_http_handler_cb handler;
     void *ctx;
 } ims_http_opts_t;
