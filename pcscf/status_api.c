@@ -176,12 +176,12 @@ void pcscf_status_handle(void *ctx, const ims_http_req_t *req, ims_http_resp_t *
             routes[i].handle(p, req, resp);
         return;
     }
+    if (ims_console_serve(req, resp, NULL)) /* the web console; its settings are the HSS's */
+        return;
     if (strncmp(req->path, prefix, sizeof prefix - 1) == 0) {
         registration_one(p, req, resp, req->path + sizeof prefix - 1, get);
         return;
     }
-    if (ims_console_serve(req, resp, NULL)) /* the web console; its settings are the HSS's */
-        return;
     ims_http_resp_error(resp, 404, "not_found", "no such resource: %s", req->path);
 }
 
