@@ -26,7 +26,9 @@ function route() {
 }
 
 function go(tab, arg) {
-  location.hash = '#' + tab + (arg ? '/' + encodeURIComponent(arg) : '');
+  const hash = '#' + tab + (arg ? '/' + encodeURIComponent(arg) : '');
+  if (location.hash === hash) route(); // the same UE again: reload its panels
+  else location.hash = hash;
 }
 
 function settingsForm() {

@@ -101,7 +101,9 @@ export function messagesOf(raw) {
 // one it handled, else on a row of their own).
 export function arrowsOf(entries) {
   const rows = [], seen = new Map();
-  const txn = e => `${e.daemon}|${e.call_id || ''}|${e.cseq || ''}`;
+  // A decision belongs to its daemon's transaction; some carry no CSeq, so the Call-ID
+  // (one registration attempt) is what ties them.
+  const txn = e => `${e.daemon}|${e.call_id || ''}`;
   const pending = new Map(); // transaction -> decisions waiting for an outgoing message
   for (const raw of entries) {
     const e = normalize(raw);
@@ -125,7 +127,9 @@ export function arrowsOf(entries) {
       if (last && (e.decision || e.hint)) row.notes.push({ decision: e.decision, hint: e.hint, fail: failed(e) });
       const waiting = pending.get(txn(e));
       if (waiting && (m.from === nodeOf(e.daemon) || m.part === 'response')) {
-        row.notes.push(...waiting.map(w => w.words));
+        // The answer often says the same as the decision before it: say it once.
+        const said = new Set(row.notes.map(n => `${n.decision}|${n.hint}`));
+        row.notes.push(...waiting.map(w => w.words).filter(w => !said.has(`${w.decision}|${w.hint}`)));
         pending.delete(txn(e));
       }
       seen.set(key, { daemon: e.daemon, row, paired: false });
@@ -179,7 +183,7 @@ function failed(e) {
 // entries: array in time order (oldest first). Returns an <svg> element.
 export function renderLadder(entries, { onSelect } = {}) {
   const rows = arrowsOf(entries);
-  const top = 36, row = 46, left = 90, laneW = 210;
+  const top = 36, row = 46, left = 130, laneW = 210;
   const x = i => left + i * laneW;
   const noteX = x(NODES.length - 1) + 16;
   const text = r => ({ decision: r.notes.map(n => n.decision).filter(Boolean).join('; '),

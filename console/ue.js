@@ -39,8 +39,25 @@ async function timeline(impu) {
   });
   // Microseconds when the CSCFs give them (ts_us), else the ISO time; ties keep the order
   // each CSCF listed them in (Array.prototype.sort is stable).
-  const t = e => (typeof e.ts_us === 'number' ? e.ts_us
+  const t0 = e => (typeof e.ts_us === 'number' ? e.ts_us
     : typeof e.time === 'number' ? e.time * 1e6 : (Date.parse(e.time) || 0) * 1000);
+  // Each CSCF stamps an entry when it gets to it, so across the two the clocks may
+  // disagree with cause and effect by a little. The P-CSCF's order is the UE's story; the
+  // S-CSCF's entries are fitted into it: a request it received comes after the P-CSCF
+  // sent it, an answer it sent comes before the P-CSCF handled it.
+  const pc = new Map();
+  for (const e of entries) {
+    if (e.daemon !== 'pcscf') continue;
+    const k = `${e.kind}|${e.call_id}|${e.cseq}|${e.kind === 'response' ? e.status ?? e.code : e.method}`;
+    if (!pc.has(k) || (e.kind === 'request' && e.direction === 'out')) pc.set(k, t0(e));
+  }
+  const t = e => {
+    if (e.daemon !== 'scscf' || (e.kind !== 'request' && e.kind !== 'response')) return t0(e);
+    const k = `${e.kind}|${e.call_id}|${e.cseq}|${e.kind === 'response' ? e.status ?? e.code : e.method}`;
+    const anchor = pc.get(k);
+    if (anchor === undefined) return t0(e);
+    return e.kind === 'request' ? Math.max(t0(e), anchor + 1) : Math.min(t0(e), anchor - 1);
+  };
   entries.sort((a, b) => t(a) - t(b));
   return { entries, missing, errors };
 }
@@ -164,6 +181,18 @@ async function loadIpsec(impu) {
   }
 }
 
+function ruleRow(api, f) {
+  const left = [present(f.remaining) ? `${f.remaining} left` : null,
+                present(f.expires_in) ? `ends in ${f.expires_in} s` : null].filter(Boolean).join(', ');
+  return h('tr', {},
+    h('td', {}, WHERE[api]), h('td', { class: 'mono' }, f.id),
+    h('td', { class: 'mono' }, f.summary || `${JSON.stringify(f.match || {})} → ${JSON.stringify(f.action || {})}`),
+    h('td', {}, left || (present(f.count) ? String(f.count) : '—')),
+    h('td', {}, h('button', { type: 'button', class: 'small danger', 'aria-label': `Disarm rule ${f.id} at the ${WHERE[api]}`,
+                              onclick: () => disarm(api, f.id) }, 'Disarm')));
+}
+
+// Rules of both CSCFs for this UE (rules matching no identity apply to every UE: shown too).
 async function loadFaults() {
   const box = $('#fault-table');
   box.replaceChildren();
