@@ -89,6 +89,7 @@ function tick() {
 }
 
 async function deregister(impu, reason) {
+  $('#reg-action-error').textContent = '';
   const what = reason === 'rejected' ? 'deregister it and tell the UE not to come back (rejected)'
     : 'deregister it (deactivated: the UE should register again)';
   if (!(await confirmDialog(`${impu}: ${what}?`, 'Deregister'))) return;
@@ -96,17 +97,18 @@ async function deregister(impu, reason) {
     await call('scscf', 'DELETE', `/api/v1/registrations/${encodeURIComponent(impu)}?reason=${reason}`);
     say(`${impu} deregistered (${reason}).`);
   } catch (e) {
-    $('#reg-error').textContent = e.message;
+    $('#reg-action-error').textContent = e.message;
   }
   await refresh();
 }
 
 async function shorten(impu) {
+  $('#reg-action-error').textContent = '';
   const v = window.prompt(`New expiry for ${impu}, in seconds`, '60');
   if (v === null) return;
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) {
-    $('#reg-error').textContent = 'The new expiry must be a whole number of seconds above 0.';
+    $('#reg-action-error').textContent = 'The new expiry must be a whole number of seconds above 0.';
     return;
   }
   try {
@@ -114,7 +116,7 @@ async function shorten(impu) {
     say(`${impu} shortened to ${n} s.`);
   } catch (e) {
     // This build's S-CSCF reads ".../shorten" as an IMPU it does not know.
-    $('#reg-error').textContent = e.status === 404 || e.status === 405
+    $('#reg-action-error').textContent = e.status === 404 || e.status === 405
       ? `Shorten is not available on this build (${e.message})` : e.message;
   }
   await refresh();
