@@ -96,10 +96,11 @@ int hss_db_replace(hss_db_t *db, const hss_sub_t *sub, hss_err_t *err);
 int hss_db_get(hss_db_t *db, const char *imsi, hss_sub_t *out);
 int hss_db_delete(hss_db_t *db, const char *imsi);
 /* Calls each() for up to limit records ordered by IMSI (the record is only valid during
- * the call); *total gets the number stored. */
+ * the call) whose IMSI starts with prefix (NULL or "" = all, else digits); *total gets
+ * the number of such records. */
 typedef void (*hss_sub_each_cb)(void *arg, const hss_sub_t *sub);
-int hss_db_list(hss_db_t *db, long limit, long offset, hss_sub_each_cb each, void *arg,
-                long *total);
+int hss_db_list(hss_db_t *db, const char *prefix, long limit, long offset, hss_sub_each_cb each,
+                void *arg, long *total);
 /* IMSI owning an IMPU, or owning a username (IMPI, IMSI, or IMPI user part). */
 int hss_db_find_impu(hss_db_t *db, const char *uri, char imsi[HSS_IMSI_MAX + 1]);
 int hss_db_find_user(hss_db_t *db, const char *username, char imsi[HSS_IMSI_MAX + 1]);
@@ -121,11 +122,15 @@ int hss_vector_aka(const hss_sub_t *s, uint64_t sqn, json_t *out);
 typedef struct hss_ctx {
     hss_db_t *db;
     const char *domain;
+    const char *console_scscf, *console_pcscf; /* status API base URLs for the console */
 } hss_ctx_t;
 
 /* The ims_http_handler_cb of the daemon: routes every request through the route table. */
 void hss_http_handler(void *ctx, const ims_http_req_t *req, ims_http_resp_t *resp);
 /* The embedded docs/openapi.yaml (openapi_yaml.c, generated at build time). */
 extern const char hss_openapi_yaml[];
+/* console.c: the daemon's handler: the web console under /console/ (with its config.json),
+ * everything else to hss_http_handler. */
+void hss_console_handler(void *ctx, const ims_http_req_t *req, ims_http_resp_t *resp);
 
 #endif

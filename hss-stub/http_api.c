@@ -178,8 +178,15 @@ void hss_rest_list(hss_ctx_t *ctx, const char *tail, const ims_http_req_t *req,
     if (!query_long(req, "limit", HSS_LIST_DEFAULT, HSS_LIST_MAX, &limit, resp) ||
         !query_long(req, "offset", 0, 2147483647L, &offset, resp))
         return;
+    const char *prefix = ims_http_req_arg(req, "imsi_prefix");
+    if (prefix &&
+        (strlen(prefix) > HSS_IMSI_MAX || strspn(prefix, "0123456789") != strlen(prefix))) {
+        ims_http_resp_error(resp, 400, "invalid_query", "imsi_prefix must be up to %d digits",
+                            HSS_IMSI_MAX);
+        return;
+    }
     json_t *arr = json_array();
-    if (hss_db_list(ctx->db, limit, offset, list_item, arr, &total) != 0) {
+    if (hss_db_list(ctx->db, prefix, limit, offset, list_item, arr, &total) != 0) {
         json_decref(arr);
         hss_http_500(resp, "cannot read the subscribers");
         return;

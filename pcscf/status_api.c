@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ims/console.h"
 #include "ims/http_server.h"
 #include "ims/loop.h"
 #include "ims/util.h"
@@ -208,6 +209,8 @@ void pcscf_status_handle(void *ctx, const ims_http_req_t *req, ims_http_resp_t *
             routes[i].handle(p, req, resp);
         return;
     }
+    if (ims_console_serve(req, resp, NULL)) /* the web console; its settings are the HSS's */
+        return;
     if (strncmp(req->path, prefix, sizeof prefix - 1) == 0) {
         registration_one(p, req, resp, req->path + sizeof prefix - 1, get);
         return;

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ims/console.h"
 #include "ims/util.h"
 #include "scscf.h"
 
@@ -81,6 +82,8 @@ void scscf_status_handler(void *ctx, const ims_http_req_t *req, ims_http_resp_t 
             return ims_http_resp_error(resp, 405, "method_not_allowed", "use GET");
         return metrics(s, resp);
     }
+    if (ims_console_serve(req, resp, NULL)) /* the web console; its settings are the HSS's */
+        return;
     if (strcmp(req->path, PREFIX) == 0 || strcmp(req->path, PREFIX "/") == 0) {
         if (strcmp(req->method, "GET") != 0)
             return ims_http_resp_error(resp, 405, "method_not_allowed", "use GET");
