@@ -1,220 +1,71 @@
-/* pcscf entry point: configuration table, logging, one su_root loop with the SIP proxy,
- * the status API and signal handling, and teardown in reverse order. */
+/* pcscf entry point, wiring only: settings -> logging -> state file -> event loop ->
+ * proxy -> status API -> run, and teardown in reverse order. */
 #include "pcscf.h"
 
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include <sofia-sip/su.h>
-#include <sofia-sip/su_log.h>
 
-#include "ims/cfg.h"
-#include "ims/http_server.h"
 #include "ims/log.h"
 #include "ims/loop.h"
-#include "ims/util.h"
+#include "ims/sip.h"
 
-/* Sofia's own loggers are exported by the library but not declared in its headers. */
-extern su_log_t nta_log[];
-extern su_log_t tport_log[];
-
-/* Sofia writes diagnostics in fragments ("...\n\treported by..."); gather them into one
- * line so they go through our logger at debug instead of raw onto stderr. */
-static void sofia_logger(void *stream, char const *fmt, va_list ap)
+/* The loop and everything on it; state is closed here (flushed at SIGTERM). */
+static int run(const pcscf_settings_t *s, pcscf_state_t *state)
 {
-    static char line[1024];
-    static size_t len;
-    int n = vsnprintf(line + len, sizeof line - len, fmt, ap);
-    if (n < 0)
-        return;
-    len += (size_t)n;
-    if (len >= sizeof line - 1)
-        len = sizeof line - 1;
-    if (len && line[len - 1] == '\n') {
-        line[len - 1] = '\0';
-        for (char *c = line; *c; c++)
-            if (*c == '\n' || *c == '\t')
-                *c = ' ';
-        IMS_DEBUG("sofia: %s", line);
-        len = 0;
-    }
-}
-
-static const ims_cfg_opt_t opts[] = {
-    {"sip", "PCSCF_SIP", IMS_CFG_STR, "0.0.0.0:5060", 0, 0,
-     "SIP listen address HOST:PORT (UDP and TCP) facing the UEs", false},
-    {"http", "PCSCF_HTTP", IMS_CFG_STR, "127.0.0.1:8081", 0, 0,
-     "status API listen address HOST:PORT", false},
-    {"scscf", "PCSCF_SCSCF", IMS_CFG_STR, "sip:127.0.0.1:6060", 0, 0,
-     "S-CSCF SIP URI; a host name is resolved with getaddrinfo (/etc/hosts, Docker DNS)", false},
-    {"domain", "PCSCF_DOMAIN", IMS_CFG_STR, "ims.mnc011.mcc432.3gppnetwork.org", 0, 0,
-     "home network domain", false},
-    {"path", "PCSCF_PATH", IMS_CFG_STR, NULL, 0, 0,
-     "Path URI added to REGISTER (default sip:term@pcscf.DOMAIN;lr)", false},
-    {"alias", "PCSCF_ALIAS", IMS_CFG_STRLIST, NULL, 0, 0,
-     "extra host name the P-CSCF answers to; a Route naming it is consumed (repeatable)", false},
-    {"advertise", "PCSCF_ADVERTISE", IMS_CFG_STR, NULL, 0, 0,
-     "host to put in Via and Warning when --sip binds a wildcard address", false},
-    {"visited-network", "PCSCF_VISITED_NETWORK", IMS_CFG_STR, NULL, 0, 0,
-     "P-Visited-Network-ID value (default: the domain)", false},
-    {"timeout-ms", "PCSCF_TIMEOUT_MS", IMS_CFG_INT, "5000", 100, 120000,
-     "how long the S-CSCF may stay silent before the UE gets 504", false},
-    {"max-pending", "PCSCF_MAX_PENDING", IMS_CFG_INT, "5000", 0, 1000000,
-     "overload limit: with this many requests waiting for an answer, new ones get 503 "
-     "P-CSCF Overloaded at once (0: no limit)",
-     false},
-    {"tcp-idle", "PCSCF_TCP_IDLE", IMS_CFG_INT, "3600", 0, 86400,
-     "seconds after which an idle SIP TCP connection is closed (0: never); bounds half-open "
-     "and abandoned connections (a UE re-registering over TCP keeps its connection busy)",
-     false},
-    {"token", "PCSCF_TOKEN", IMS_CFG_STR, NULL, 0, 0,
-     "bearer token required for DELETE on the status API", true},
-    {"insecure", "PCSCF_INSECURE", IMS_CFG_BOOL, "false", 0, 0,
-     "allow a non-loopback --http address without --token", false},
-    {"state", "PCSCF_STATE", IMS_CFG_STR, "var/pcscf.db", 0, 0,
-     "SQLite file where the registration cache survives restarts (':memory:' for none)", false},
-    {"log-level", "PCSCF_LOG_LEVEL", IMS_CFG_STR, "info", 0, 0, "debug, info, warn or error",
-     false},
-};
-
-static bool loopback_host(const char *host)
-{
-    return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
-           strcmp(host, "localhost") == 0;
-}
-
-int main(int argc, char **argv)
-{
-    ims_cfg_t *cfg = NULL;
     char err[512];
-    su_root_t *root = NULL;
-    pcscf_t *p = NULL;
-    pcscf_state_t *state = NULL;
-    ims_http_server_t *http = NULL;
-    ims_loop_http_t *lh = NULL;
+    su_root_t *root = su_root_create(NULL);
     ims_loop_signals_t *sigs = NULL;
-    ims_log_level_t level;
+    pcscf_t *p = NULL;
+    pcscf_status_t *api = NULL;
     int rc = 1;
 
-    ims_cfg_result_t cr =
-        ims_cfg_load(opts, sizeof opts / sizeof opts[0], "pcscf",
-                     "IMS P-CSCF: edge proxy between UEs and the S-CSCF (Path, NAT help, "
-                     "charging headers)",
-                     "PCSCF", argc, argv, &cfg, err, sizeof err);
-    if (cr == IMS_CFG_EXIT)
-        return 0;
-    if (cr != IMS_CFG_OK) {
-        fprintf(stderr, "pcscf: %s\n", err);
-        return 2;
-    }
-    if (ims_log_level_parse(ims_cfg_str(cfg, "log-level"), &level) != 0) {
-        fprintf(stderr, "pcscf: --log-level %s is not debug, info, warn or error\n",
-                ims_cfg_str(cfg, "log-level"));
-        ims_cfg_free(cfg);
-        return 2;
-    }
-    ims_log_init("pcscf", level);
-    {
-        /* Anyone who reaches the status API could DELETE bindings: off loopback it needs a
-         * token, unless the operator says otherwise. */
-        char hhost[256];
-        uint16_t hport;
-        const char *hbind = ims_cfg_str(cfg, "http"), *token = ims_cfg_str(cfg, "token");
-        const char *why = NULL;
-        if (ims_parse_hostport(hbind, hhost, sizeof hhost, &hport, 8081) != 0)
-            why = "--http is not HOST:PORT";
-        else if (token && !*token)
-            why = "--token must not be empty";
-        else if (!loopback_host(hhost) && !token && !ims_cfg_bool(cfg, "insecure"))
-            why = "refusing to serve the status API off loopback without --token (or pass "
-                  "--insecure)";
-        if (why) {
-            fprintf(stderr, "pcscf: %s: %s\n", why, hbind);
-            ims_cfg_free(cfg);
-            return 2;
-        }
-    }
-
-    const char *const *aliases = NULL;
-    size_t naliases = ims_cfg_list(cfg, "alias", &aliases);
-    pcscf_conf_t conf = {
-        .sip = ims_cfg_str(cfg, "sip"),
-        .scscf = ims_cfg_str(cfg, "scscf"),
-        .domain = ims_cfg_str(cfg, "domain"),
-        .path = ims_cfg_str(cfg, "path"),
-        .advertise = ims_cfg_str(cfg, "advertise"),
-        .visited_network = ims_cfg_str(cfg, "visited-network"),
-        .aliases = aliases,
-        .naliases = naliases,
-        .timeout_ms = ims_cfg_int(cfg, "timeout-ms"),
-        .max_pending = ims_cfg_int(cfg, "max-pending"),
-        .tcp_idle_s = ims_cfg_int(cfg, "tcp-idle"),
-    };
-
-    /* Read before anything logs or binds: a bad state file is one line on stderr. */
-    if (pcscf_state_open(ims_cfg_str(cfg, "state"), &state, err, sizeof err) != 0) {
-        fprintf(stderr, "pcscf: %s\n", err);
-        ims_cfg_free(cfg);
-        return 2;
-    }
-
-    su_init();
-    ims_loop_whole_ms_clock();
-    su_log_redirect(su_log_default, sofia_logger, NULL);
-    su_log_redirect(nta_log, sofia_logger, NULL);
-    su_log_redirect(tport_log, sofia_logger, NULL);
-    root = su_root_create(NULL);
-    if (!root) {
+    if (!root)
         fprintf(stderr, "pcscf: cannot create the event loop\n");
-        goto out;
-    }
-    if (ims_loop_signals_init(root, &sigs) != 0) {
+    else if (ims_loop_signals_init(root, &sigs) != 0)
         fprintf(stderr, "pcscf: cannot set up signal handling\n");
-        goto out;
-    }
-    if (pcscf_create(root, &conf, &p, err, sizeof err) != 0) {
+    else if (pcscf_create(root, &s->conf, &p, err, sizeof err) != 0 ||
+             /* moved in before the loop runs, so no REGISTER sees a half-restored cache */
+             pcscf_state_attach(state, root, pcscf_cache(p), err, sizeof err) != 0 ||
+             pcscf_status_start(root, p, s->http, s->token, &api, err, sizeof err) != 0)
         fprintf(stderr, "pcscf: %s\n", err);
-        goto out;
+    else
+        rc = 0;
+    if (rc == 0) {
+        IMS_INFO("pcscf %s ready: status API on %s", IMS_VERSION, s->http);
+        su_root_run(root);
+        IMS_INFO("pcscf shutting down");
     }
-    /* Moved in before the loop runs, so no REGISTER sees a half-restored cache. */
-    if (pcscf_state_attach(state, root, pcscf_cache(p), err, sizeof err) != 0) {
-        fprintf(stderr, "pcscf: %s\n", err);
-        goto out;
-    }
-    ims_http_opts_t ho = {
-        .bind = ims_cfg_str(cfg, "http"),
-        .threads = 0,
-        .token = ims_cfg_str(cfg, "token"),
-        .token_methods = "DELETE,POST,PUT,PATCH",
-        .handler = pcscf_status_handle,
-        .ctx = p,
-    };
-    if (ims_http_server_start(&ho, &http, err, sizeof err) != 0) {
-        fprintf(stderr, "pcscf: %s\n", err);
-        goto out;
-    }
-    if (ims_loop_attach_http(root, http, &lh) != 0) {
-        fprintf(stderr, "pcscf: cannot attach the status API to the event loop\n");
-        goto out;
-    }
-    IMS_INFO("pcscf %s ready: status API on %s", IMS_VERSION, ho.bind);
-    su_root_run(root);
-    IMS_INFO("pcscf shutting down");
-    rc = 0;
-out:
-    if (lh)
-        ims_loop_detach_http(lh);
-    if (http)
-        ims_http_server_stop(http);
+    pcscf_status_stop(api);
     pcscf_state_close(state); /* SIGTERM: every change is on disk before exit */
     pcscf_destroy(p);
     if (sigs)
         ims_loop_signals_free(sigs);
     if (root)
         su_root_destroy(root);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    pcscf_settings_t s;
+    pcscf_state_t *state = NULL;
+    char err[512];
+    int rc = pcscf_settings_load(argc, argv, &s);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    ims_log_init("pcscf", s.level);
+    /* Read before anything logs or binds: a bad state file is one line on stderr. */
+    if (pcscf_state_open(s.state, &state, err, sizeof err) != 0) {
+        fprintf(stderr, "pcscf: %s\n", err);
+        pcscf_settings_free(&s);
+        return 2;
+    }
+    su_init();
+    ims_loop_whole_ms_clock();
+    ims_sip_log_redirect();
+    rc = run(&s, state);
     su_deinit();
-    ims_cfg_free(cfg);
+    pcscf_settings_free(&s);
     return rc;
 }
