@@ -59,7 +59,8 @@ struct pcscf {
     uint8_t rnd[512]; /* getrandom() once per 32 charging vectors, not once each */
     size_t rnd_used;
     pcscf_stats_t stats;
-    pcscf_txn_t *txns; /* forwarded and waiting for an answer */
+    pcscf_txn_t *txns;           /* forwarded and waiting for an answer */
+    struct pcscf_regsub *regsub; /* our reg event subscriptions (NULL: --reg-subscribe off) */
 };
 
 /* ---- next hop (hop.c) ---- */

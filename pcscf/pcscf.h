@@ -41,9 +41,10 @@ typedef struct pcscf_conf {
     const char *visited_network; /* P-Visited-Network-ID (NULL = domain) */
     const char *const *aliases;  /* --alias hosts */
     size_t naliases;
-    long timeout_ms;  /* how long the S-CSCF may stay silent */
-    long max_pending; /* overload limit on transactions waiting for an answer (0: none) */
-    long tcp_idle_s;  /* idle SIP TCP connections closed after this (0: never) */
+    long timeout_ms;    /* how long the S-CSCF may stay silent */
+    long max_pending;   /* overload limit on transactions waiting for an answer (0: none) */
+    long tcp_idle_s;    /* idle SIP TCP connections closed after this (0: never) */
+    bool reg_subscribe; /* subscribe to the reg event of every UE registered (regsub.c) */
 } pcscf_conf_t;
 
 typedef struct pcscf pcscf_t;
@@ -72,6 +73,8 @@ typedef struct pcscf_stats {
     uint64_t overload_rejected;     /* requests answered 503 because --max-pending was hit */
 } pcscf_stats_t;
 const pcscf_stats_t *pcscf_stats(pcscf_t *p);
+/* The reg event subscriber (regsub.h), NULL with --reg-subscribe off. */
+struct pcscf_regsub *pcscf_regsub(pcscf_t *p);
 
 /* ---- reply table (reply.c): every status the P-CSCF generates itself ---- */
 

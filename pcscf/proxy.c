@@ -2,6 +2,7 @@
  * keep-alive OPTIONS answered here, and the choice of pipeline (REGISTER, originating,
  * terminating). */
 #include "core.h"
+#include "regsub.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -122,11 +123,15 @@ static void answer_keepalive(pcscf_t *p, pcscf_txn_t *t)
 static void dispatch(pcscf_t *p, pcscf_txn_t *t, const sip_t *sip, msg_t *orig)
 {
     bool invite = sip->sip_request->rq_method == sip_method_invite;
+    int status;
     if (sip->sip_request->rq_method == sip_method_register) {
         send_trying(p, t->irq, sip, orig, t->tcp);
         pcscf_forward(t, sip, orig, &pcscf_pipe_register);
     } else if (is_keepalive(p, sip)) {
         answer_keepalive(p, t);
+    } else if ((status = pcscf_regsub_notify(p->regsub, t->irq, sip)) != 0) {
+        pcscf_txn_log(t, status, "reg event NOTIFY");
+        pcscf_txn_free(t);
     } else if (sip->sip_max_forwards && sip->sip_max_forwards->mf_count == 0) {
         pcscf_txn_fail(t, PCSCF_ERR_TOO_MANY_HOPS);
     } else if (pcscf_hop_is_scscf(p, sip, t->src_ip, t->src_port)) {

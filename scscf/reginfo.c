@@ -1,14 +1,15 @@
 /* The reginfo+xml writer (RFC 3680): a small escaping writer into one growing buffer, with
  * a libFuzzer target (tests/fuzz/fuzz_reginfo.c) that parses every output with libxml2.
  *
- * Why not libxml2 here: the S-CSCF only ever writes this one fixed shape, and what makes
- * it hard is not the markup but the bytes a UE put in its Contact. libxml2's writer
- * escapes <, & and quotes, yet passes control characters and invalid UTF-8 through,
- * which yields a body no parser accepts: the character-level cleaning below is needed
- * either way. With it, the writer is ~250 lines, allocates once per NOTIFY, and keeps a
- * large parsing library (and its advisories) out of a daemon that parses no XML. libxml2
- * is used where it is strong, as the strict judge: the unit test and the fuzz target parse
- * every body the writer produces and fail on any error. */
+ * Why not libxml2's writer here: the S-CSCF only ever writes this one fixed shape, and
+ * what makes it hard is not the markup but the bytes a UE put in its Contact. libxml2's
+ * writer escapes <, & and quotes, yet passes control characters and invalid UTF-8
+ * through, which yields a body no parser accepts: the character-level cleaning below is
+ * needed either way. With it, the writer is ~250 lines, allocates once per NOTIFY (one
+ * per subscriber per change, on the SIP loop) and keeps a parsing library out of the
+ * S-CSCF, which never reads XML. libxml2 is used where a parser is needed: as the strict
+ * judge of every body in the unit test and the fuzz target, and in the P-CSCF, which
+ * reads these bodies off the network (pcscf/regsub.c). */
 #include "reginfo.h"
 
 #include <errno.h>

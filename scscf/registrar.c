@@ -5,7 +5,7 @@
 
 #include "ims/log.h"
 #include "ims/util.h"
-#include "register.h"
+#include "regevent.h"
 
 /* Answers 403 Too Many Failed Attempts when ue (with username, if given) is cooling down. */
 static bool cooling_down(const scscf_req_t *rq, const char *ue, const char *username)
@@ -94,6 +94,14 @@ static void handle_register(scscf_req_t *rq, const char *peer)
     free(dp);
 }
 
+#define ALLOW "REGISTER, OPTIONS, SUBSCRIBE"
+
+static void not_implemented(const scscf_req_t *rq)
+{
+    rq->s->m.not_implemented++;
+    scscf_reply_error(rq, SCSCF_E_NOT_IMPLEMENTED, "Allow: " ALLOW "\r\n");
+}
+
 void scscf_registrar_process(scscf_t *s, sip_t const *sip, const char *src, const char *peer,
                              scscf_responder_t rsp)
 {
@@ -109,13 +117,19 @@ void scscf_registrar_process(scscf_t *s, sip_t const *sip, const char *src, cons
     case sip_method_register:
         handle_register(&rq, peer);
         break;
+    case sip_method_subscribe:
+        if (s->re)
+            scscf_regevent_subscribe(&rq);
+        else
+            not_implemented(&rq);
+        break;
     case sip_method_options:
         s->m.options++;
-        scscf_reply_send(&rq, 200, "OK", "Allow: REGISTER, OPTIONS\r\nAccept: application/sdp\r\n");
+        scscf_reply_send(&rq, 200, "OK",
+                         "Allow: " ALLOW "\r\nAllow-Events: reg\r\nAccept: application/sdp\r\n");
         break;
     default:
-        s->m.not_implemented++;
-        scscf_reply_error(&rq, SCSCF_E_NOT_IMPLEMENTED, "Allow: REGISTER, OPTIONS\r\n");
+        not_implemented(&rq);
         break;
     }
 }

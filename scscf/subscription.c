@@ -1,14 +1,14 @@
-/* The reg event subscription store: dialogs indexed by dialog id and by IMPU (glibc's
- * tsearch trees), ordered for expiry by the common heap, queued for write-behind. */
+/* The reg event subscription store: dialogs indexed by dialog id and by IMPU (ims_map, the
+ * IMPU under the common key rule), ordered for expiry by the common heap, write-behind. */
 #include "subscription.h"
 
 #include <errno.h>
-#include <search.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ims/heap.h"
+#include "ims/map.h"
 
 /* The subscription with its links: list of all (insertion order), list of its IMPU, heap
  * slot. The public part comes first so a scscf_sub_t * is a holder_t *. */
@@ -22,17 +22,14 @@ typedef struct holder {
 } holder_t;
 
 typedef struct impu_entry {
-    char *impu;
     holder_t *head, *tail;
     size_t n;
 } impu_entry_t;
 
 struct scscf_subs {
     scscf_subs_limits_t lim;
-    void *by_key;  /* tsearch tree of holder_t *, by sub.key */
-    void *by_impu; /* tsearch tree of impu_entry_t *, by impu */
-    holder_t *head, *tail;
-    size_t n;
+    ims_map_t *by_key;  /* sub.key -> holder_t (the key lives in the holder); oldest first */
+    ims_map_t *by_impu; /* impu -> impu_entry_t */
     ims_heap_t heap;
     char **queue; /* keys to write or delete at the next flush */
     size_t nqueue, capqueue;
@@ -56,16 +53,6 @@ static holder_t *holder_of(const scscf_sub_t *s)
     return (holder_t *)s;
 }
 
-static int cmp_key(const void *a, const void *b)
-{
-    return strcmp(((const holder_t *)a)->sub.key, ((const holder_t *)b)->sub.key);
-}
-
-static int cmp_impu(const void *a, const void *b)
-{
-    return strcmp(((const impu_entry_t *)a)->impu, ((const impu_entry_t *)b)->impu);
-}
-
 int scscf_subs_create(const scscf_subs_limits_t *lim, scscf_subs_t **out)
 {
     if (!lim)
@@ -75,8 +62,14 @@ int scscf_subs_create(const scscf_subs_limits_t *lim, scscf_subs_t **out)
         !lim->max_per_impu || !lim->max_total)
         return EINVAL;
     scscf_subs_t *s = calloc(1, sizeof(*s));
-    if (!s)
+    if (!s || ims_map_create(&ims_map_str_ref, 0, &s->by_key) ||
+        ims_map_create(&ims_map_impu, 0, &s->by_impu)) {
+        if (s) {
+            ims_map_free(s->by_key);
+            free(s);
+        }
         return ENOMEM;
+    }
     s->lim = *lim;
     *out = s;
     return 0;
@@ -208,32 +201,24 @@ static bool init_ok(const scscf_sub_init_t *in)
 }
 
 /* The IMPU's entry, created when create is set (NULL on ENOMEM or when absent). */
-static impu_entry_t *impu_get(scscf_subs_t *s, const char *impu, bool create)
+static impu_entry_t *impu_get(const scscf_subs_t *s, const char *impu, bool create)
 {
-    impu_entry_t probe = {.impu = (char *)impu};
-    void *found = tfind(&probe, &s->by_impu, cmp_impu);
-    if (found || !create)
-        return found ? *(impu_entry_t **)found : NULL;
-    impu_entry_t *e = calloc(1, sizeof(*e));
-    if (!e || !(e->impu = strdup(impu))) {
-        free(e);
-        return NULL;
-    }
-    void *slot = tsearch(e, &s->by_impu, cmp_impu);
-    if (!slot) {
-        free(e->impu);
+    impu_entry_t *e = ims_map_get(s->by_impu, impu);
+    if (e || !create)
+        return e;
+    e = calloc(1, sizeof(*e));
+    if (!e || ims_map_add(s->by_impu, impu, e)) {
         free(e);
         return NULL;
     }
     return e;
 }
 
-static void impu_drop_if_empty(scscf_subs_t *s, impu_entry_t *e)
+static void impu_drop_if_empty(scscf_subs_t *s, impu_entry_t *e, const char *impu)
 {
     if (e->n)
         return;
-    tdelete(e, &s->by_impu, cmp_impu);
-    free(e->impu);
+    ims_map_del(s->by_impu, impu);
     free(e);
 }
 
@@ -242,7 +227,7 @@ int scscf_subs_add(scscf_subs_t *s, const scscf_sub_init_t *in, long expires, in
 {
     if (!init_ok(in) || expires <= 0)
         return EINVAL;
-    if (s->n >= s->lim.max_total)
+    if (ims_map_count(s->by_key) >= s->lim.max_total)
         return ENOSPC;
     if (scscf_subs_find(s, in->call_id, in->remote_tag, in->local_tag))
         return EEXIST;
@@ -255,9 +240,9 @@ int scscf_subs_add(scscf_subs_t *s, const scscf_sub_init_t *in, long expires, in
     if (!h)
         return ENOMEM;
     impu_entry_t *e = existing ? existing : impu_get(s, in->impu, true);
-    if (!e || !tsearch(h, &s->by_key, cmp_key)) {
+    if (!e || ims_map_add(s->by_key, h->sub.key, h)) {
         if (e)
-            impu_drop_if_empty(s, e);
+            impu_drop_if_empty(s, e, in->impu);
         sub_strings_free(&h->sub);
         free(h);
         return ENOMEM;
@@ -272,13 +257,6 @@ int scscf_subs_add(scscf_subs_t *s, const scscf_sub_init_t *in, long expires, in
         e->head = h;
     e->tail = h;
     e->n++;
-    h->prev = s->tail;
-    if (s->tail)
-        s->tail->next = h;
-    else
-        s->head = h;
-    s->tail = h;
-    s->n++;
     h->expiry.due = h->sub.expires_at;
     ims_heap_push(&s->heap, &h->expiry);
     mark(s, h);
@@ -291,12 +269,10 @@ scscf_sub_t *scscf_subs_find(scscf_subs_t *s, const char *call_id, const char *r
 {
     if (!call_id || !remote_tag || !local_tag)
         return NULL;
-    holder_t probe = {.sub.key = make_key(call_id, remote_tag, local_tag)};
-    if (!probe.sub.key)
-        return NULL;
-    void *found = tfind(&probe, &s->by_key, cmp_key);
-    free(probe.sub.key);
-    return found ? &(*(holder_t **)found)->sub : NULL;
+    char *key = make_key(call_id, remote_tag, local_tag);
+    holder_t *h = key ? ims_map_get(s->by_key, key) : NULL;
+    free(key);
+    return h ? &h->sub : NULL;
 }
 
 int scscf_subs_take_cseq(scscf_subs_t *s, scscf_sub_t *sub, uint32_t cseq)
@@ -338,7 +314,7 @@ void scscf_subs_remove(scscf_subs_t *s, scscf_sub_t *sub)
     holder_t *h = holder_of(sub);
     if (!h->dirty)
         enqueue(s, sub->key); /* the row goes at the next flush */
-    tdelete(h, &s->by_key, cmp_key);
+    ims_map_del(s->by_key, sub->key);
     ims_heap_remove(&s->heap, &h->expiry);
     impu_entry_t *e = h->ie;
     if (h->iprev)
@@ -350,16 +326,7 @@ void scscf_subs_remove(scscf_subs_t *s, scscf_sub_t *sub)
     else
         e->tail = h->iprev;
     e->n--;
-    impu_drop_if_empty(s, e);
-    if (h->prev)
-        h->prev->next = h->next;
-    else
-        s->head = h->next;
-    if (h->next)
-        h->next->prev = h->prev;
-    else
-        s->tail = h->prev;
-    s->n--;
+    impu_drop_if_empty(s, e, sub->impu);
     sub_strings_free(sub);
     free(h);
 }
@@ -379,20 +346,27 @@ void scscf_subs_for_impu(scscf_subs_t *s, const char *impu, scscf_sub_cb cb, voi
 
 void scscf_subs_for_each(scscf_subs_t *s, scscf_sub_cb cb, void *ctx)
 {
-    for (holder_t *h = s->head, *nx; h; h = nx) {
-        nx = h->next;
-        cb(ctx, &h->sub);
-    }
+    ims_map_iter_t it;
+    ims_map_iter_init(s->by_key, &it);
+    for (ims_map_entry_t *e; (e = ims_map_iter_next(&it));)
+        cb(ctx, &((holder_t *)ims_map_entry_val(e))->sub);
+}
+
+scscf_sub_t *scscf_subs_first_due(scscf_subs_t *s, int64_t now)
+{
+    ims_heap_node_t *top = ims_heap_top(&s->heap);
+    if (!top || top->due > now)
+        return NULL;
+    return &((holder_t *)((char *)top - offsetof(holder_t, expiry)))->sub;
 }
 
 void scscf_subs_expire(scscf_subs_t *s, int64_t now, scscf_sub_cb cb, void *ctx)
 {
-    ims_heap_node_t *top;
-    while ((top = ims_heap_top(&s->heap)) && top->due <= now) {
-        holder_t *h = (holder_t *)((char *)top - offsetof(holder_t, expiry));
+    scscf_sub_t *sub;
+    while ((sub = scscf_subs_first_due(s, now))) {
         if (cb)
-            cb(ctx, &h->sub);
-        scscf_subs_remove(s, &h->sub);
+            cb(ctx, sub);
+        scscf_subs_remove(s, sub);
     }
 }
 
@@ -404,12 +378,12 @@ int64_t scscf_subs_next_due(const scscf_subs_t *s)
 
 size_t scscf_subs_count(const scscf_subs_t *s)
 {
-    return s->n;
+    return ims_map_count(s->by_key);
 }
 
 size_t scscf_subs_count_impu(const scscf_subs_t *s, const char *impu)
 {
-    impu_entry_t *e = impu_get((scscf_subs_t *)s, impu, false);
+    impu_entry_t *e = impu_get(s, impu, false);
     return e ? e->n : 0;
 }
 
@@ -417,8 +391,11 @@ void scscf_subs_free(scscf_subs_t *s)
 {
     if (!s)
         return;
-    while (s->head)
-        scscf_subs_remove(s, &s->head->sub);
+    ims_map_entry_t *e;
+    while ((e = ims_map_oldest(s->by_key)))
+        scscf_subs_remove(s, &((holder_t *)ims_map_entry_val(e))->sub);
+    ims_map_free(s->by_key);
+    ims_map_free(s->by_impu);
     for (size_t i = 0; i < s->nqueue; i++)
         free(s->queue[i]);
     free(s->queue);
@@ -475,17 +452,15 @@ size_t scscf_subs_flush(scscf_subs_t *s, scscf_subs_persist_cb cb, void *ctx)
     size_t n = s->nqueue;
     for (size_t i = 0; i < n; i++) {
         char *key = s->queue[i];
-        holder_t probe = {.sub.key = key};
-        void *found = tfind(&probe, &s->by_key, cmp_key);
+        holder_t *h = ims_map_get(s->by_key, key);
         char *text = NULL;
-        if (found) {
-            holder_t *h = *(holder_t **)found;
+        if (h) {
             h->dirty = false;
             json_t *doc = sub_doc(&h->sub);
             text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
             json_decref(doc);
         }
-        if (!found || text)
+        if (!h || text)
             cb(ctx, key, text);
         free(text);
         free(key);

@@ -64,7 +64,7 @@ typedef struct scscf_subs_limits {
 #define SCSCF_SUB_MIN_EXPIRES     60
 #define SCSCF_SUB_MAX_EXPIRES     600000
 #define SCSCF_SUB_MAX_PER_IMPU    8
-#define SCSCF_SUB_MAX_TOTAL       100000
+#define SCSCF_SUB_MAX_TOTAL       262144
 
 typedef struct scscf_subs scscf_subs_t;
 
@@ -119,6 +119,9 @@ void scscf_subs_for_each(scscf_subs_t *subs, scscf_sub_cb cb, void *ctx);
 /* Passes each subscription due at now (expires_at <= now) to cb, then removes it. Costs
  * O(log n) per subscription due, nothing for the others. */
 void scscf_subs_expire(scscf_subs_t *subs, int64_t now, scscf_sub_cb cb, void *ctx);
+/* The subscription due first if it is due at now, else NULL: for a caller that ends each
+ * one itself (a terminating NOTIFY removes it). */
+scscf_sub_t *scscf_subs_first_due(scscf_subs_t *subs, int64_t now);
 /* The earliest expires_at, INT64_MAX when the store is empty. */
 int64_t scscf_subs_next_due(const scscf_subs_t *subs);
 

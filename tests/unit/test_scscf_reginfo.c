@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include "test_rng.h"
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
@@ -329,14 +330,11 @@ static void test_hostile_contact(void **st)
     (void)st;
 }
 
-static uint64_t rng = 0x243f6a8885a308d3ULL;
+static test_rng_t rng = {0x243f6a8885a308d3ULL};
 
 static unsigned rnd(unsigned n)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (unsigned)(rng % n);
+    return test_rnd(&rng, n);
 }
 
 static void random_bytes(char *buf, size_t cap)

@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include "test_rng.h"
+
 #include "subscription.h"
 
 #define T0 1700000000
@@ -171,15 +173,11 @@ static void test_versions_and_refresh(void **st)
     (void)st;
 }
 
-/* Deterministic pseudo-random numbers, so a failure replays. */
-static uint64_t rng = 0x9e3779b97f4a7c15ULL;
+static test_rng_t rng = {0x9e3779b97f4a7c15ULL};
 
 static uint32_t rnd(uint32_t n)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (uint32_t)(rng % n);
+    return test_rnd(&rng, n);
 }
 
 #define NSUB 400
@@ -275,7 +273,10 @@ static void test_for_impu(void **st)
     for (int i = 0; i < 4; i++)
         add(s, "sip:a@ims.test", i, 600, T0);
     add(s, "sip:b@ims.test", 9, 600, T0);
-    json_t *arr = scscf_subs_json_impu(s, "sip:a@ims.test", T0 + 1);
+    /* IMPUs compare by the common rule: scheme and host case-insensitively, user exactly */
+    assert_int_equal(scscf_subs_count_impu(s, "SIP:a@IMS.Test"), 4);
+    assert_int_equal(scscf_subs_count_impu(s, "sip:A@ims.test"), 0);
+    json_t *arr = scscf_subs_json_impu(s, "sip:a@IMS.TEST", T0 + 1);
     assert_int_equal(json_array_size(arr), 4);
     json_t *one = json_array_get(arr, 0);
     assert_string_equal(json_string_value(json_object_get(one, "impu")), "sip:a@ims.test");
