@@ -22,6 +22,7 @@
 #include "ims/heap.h"
 #include "ims/log.h"
 #include "ims/map.h"
+#include "ims/sip_request.h"
 #include "ims/util.h"
 
 /* What the P-CSCF asks for: TS 24.229 §5.2.3 sets 600000 s; the S-CSCF may grant less. */
@@ -143,11 +144,10 @@ static void send_subscribe(pcscf_regsub_t *rs, sub_t *s)
     s->cseq++;
     if (s->orq)
         nta_outgoing_destroy(s->orq);
-    s->orq =
+    msg_t *msg =
         p->scscf_hop
-            ? nta_outgoing_tcreate(
-                  p->leg, on_answer, s, URL_STRING_MAKE(p->scscf_hop), SIP_METHOD_SUBSCRIBE,
-                  URL_STRING_MAKE(s->impu),
+            ? ims_sip_request_msg(
+                  p->agent, SIP_METHOD_SUBSCRIBE, s->impu,
                   SIPTAG_FROM_STR(su_sprintf(home, "<%s>;tag=%s", rs->from, s->ftag)),
                   SIPTAG_TO_STR(s->ttag ? su_sprintf(home, "<%s>;tag=%s", s->impu, s->ttag)
                                         : su_sprintf(home, "<%s>", s->impu)),
@@ -160,6 +160,12 @@ static void send_subscribe(pcscf_regsub_t *rs, sub_t *s)
                   SIPTAG_HEADER_STR(su_sprintf(home, "P-Asserted-Identity: <%s>", rs->identity)),
                   TAG_END())
             : NULL;
+    /* built outside any nta leg: the dialog is ours, and no default leg is needed */
+    s->orq = msg ? nta_outgoing_mcreate(p->agent, on_answer, s, URL_STRING_MAKE(p->scscf_hop), msg,
+                                        TAG_END())
+                 : NULL;
+    if (!s->orq)
+        msg_destroy(msg); /* mcreate leaves it to us on failure */
     su_home_deinit(home);
     rs->st.subscribes++;
     if (!s->orq) {

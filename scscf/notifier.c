@@ -16,6 +16,7 @@
 #include <sofia-sip/su.h>
 
 #include "ims/log.h"
+#include "ims/sip_request.h"
 
 /* One NOTIFY waiting for its answer. It names its subscription by dialog id, not by
  * pointer: the subscription may end (unsubscribe, expiry) before the answer comes. */
@@ -29,7 +30,6 @@ struct txn {
 
 struct scscf_notifier {
     nta_agent_t *agent;
-    nta_leg_t *leg;
     scscf_subs_t *subs;
     char *contact, *user_agent;
     struct txn *head;
@@ -37,10 +37,10 @@ struct scscf_notifier {
     scscf_notifier_stats_t st;
 };
 
-int scscf_notifier_create(nta_agent_t *agent, nta_leg_t *leg, scscf_subs_t *subs,
-                          const char *contact, const char *user_agent, scscf_notifier_t **out)
+int scscf_notifier_create(nta_agent_t *agent, scscf_subs_t *subs, const char *contact,
+                          const char *user_agent, scscf_notifier_t **out)
 {
-    if (!agent || !leg || !subs || !contact)
+    if (!agent || !subs || !contact)
         return EINVAL;
     scscf_notifier_t *n = calloc(1, sizeof(*n));
     if (!n || !(n->contact = strdup(contact)) ||
@@ -51,7 +51,6 @@ int scscf_notifier_create(nta_agent_t *agent, nta_leg_t *leg, scscf_subs_t *subs
         return ENOMEM;
     }
     n->agent = agent;
-    n->leg = leg;
     n->subs = subs;
     *out = n;
     return 0;
@@ -184,10 +183,9 @@ static int send_notify(scscf_notifier_t *n, scscf_sub_t *sub, const char *body, 
     if (!t)
         return ENOMEM;
     char *route = route_value(home, sub);
-    const char *hop = sub->next_hop ? sub->next_hop : NULL;
-    t->orq = nta_outgoing_tcreate(
-        n->leg, on_answer, t, hop ? URL_STRING_MAKE(hop) : NULL, SIP_METHOD_NOTIFY,
-        URL_STRING_MAKE(sub->remote_target),
+    const char *hop = sub->next_hop;
+    msg_t *msg = ims_sip_request_msg(
+        n->agent, SIP_METHOD_NOTIFY, sub->remote_target,
         SIPTAG_FROM_STR(su_sprintf(home, "<%s>;tag=%s", sub->local_uri, sub->local_tag)),
         SIPTAG_TO_STR(su_sprintf(home, "<%s>;tag=%s", sub->remote_uri, sub->remote_tag)),
         SIPTAG_CALL_ID_STR(sub->call_id), SIPTAG_CSEQ_STR(su_sprintf(home, "%u NOTIFY", cseq)),
@@ -196,7 +194,11 @@ static int send_notify(scscf_notifier_t *n, scscf_sub_t *sub, const char *body, 
         SIPTAG_SUBSCRIPTION_STATE_STR(state),
         TAG_IF(n->user_agent, SIPTAG_USER_AGENT_STR(n->user_agent)),
         SIPTAG_CONTENT_TYPE_STR("application/reginfo+xml"), SIPTAG_PAYLOAD_STR(body), TAG_END());
+    t->orq = msg ? nta_outgoing_mcreate(n->agent, on_answer, t, hop ? URL_STRING_MAKE(hop) : NULL,
+                                        msg, TAG_END())
+                 : NULL;
     if (!t->orq) {
+        msg_destroy(msg); /* mcreate leaves it to us on failure */
         txn_free(t);
         return EIO;
     }

@@ -10,9 +10,8 @@
 #include "reginfo.h"
 #include "subscription.h"
 
-/* Forward declarations, so this header sets none of Sofia's magic types. */
+/* Forward declaration, so this header sets none of Sofia's magic types. */
 struct nta_agent_s;
-struct nta_leg_s;
 
 typedef struct scscf_notifier scscf_notifier_t;
 
@@ -24,12 +23,11 @@ typedef struct scscf_notifier_stats {
     unsigned long ended;     /* subscriptions ended because of a failed NOTIFY */
 } scscf_notifier_stats_t;
 
-/* leg: the agent's default leg (nta needs a leg to create a request; its dialog is not
- * used: every NOTIFY carries the subscription's own From, To, Call-ID, CSeq and route).
- * contact: our Contact URI ("sip:host:port"); server: the User-Agent value, or NULL.
- * Returns 0, EINVAL or ENOMEM. */
-int scscf_notifier_create(struct nta_agent_s *agent, struct nta_leg_s *leg, scscf_subs_t *subs,
-                          const char *contact, const char *user_agent, scscf_notifier_t **out);
+/* Every NOTIFY is built outside any nta leg and carries the subscription's own From, To,
+ * Call-ID, CSeq and route. contact: our Contact URI ("sip:host:port"); user_agent: the
+ * User-Agent value, or NULL. Returns 0, EINVAL or ENOMEM. */
+int scscf_notifier_create(struct nta_agent_s *agent, scscf_subs_t *subs, const char *contact,
+                          const char *user_agent, scscf_notifier_t **out);
 /* Destroys the NOTIFY transactions still waiting for an answer; call before the agent
  * goes. */
 void scscf_notifier_free(scscf_notifier_t *n);

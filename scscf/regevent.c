@@ -19,9 +19,9 @@ int scscf_regevent_create(scscf_t *s, const scscf_subs_limits_t *lim)
     if (!re)
         return ENOMEM;
     int rc = scscf_subs_create(lim, &re->subs);
-    if (rc == 0 && s->agent && s->leg)
-        rc = scscf_notifier_create(s->agent, s->leg, re->subs, s->cfg.scscf_contact,
-                                   s->cfg.server_header, &re->notifier);
+    if (rc == 0 && s->agent)
+        rc = scscf_notifier_create(s->agent, re->subs, s->cfg.scscf_contact, s->cfg.server_header,
+                                   &re->notifier);
     if (rc) {
         scscf_subs_free(re->subs);
         free(re);

@@ -14,7 +14,7 @@ struct scscf_regevent {
     unsigned long subscribes, refreshes, unsubscribes, expired, refused;
 };
 
-/* Creates the store and, when s->agent and s->leg exist, the notifier. 0 or an errno. */
+/* Creates the store and, when s->agent exists, the notifier. 0 or an errno. */
 int scscf_regevent_create(scscf_t *s, const scscf_subs_limits_t *lim);
 /* Destroys NOTIFYs in flight and every subscription (they stay in the state file). */
 void scscf_regevent_free(scscf_t *s);

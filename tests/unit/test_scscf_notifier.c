@@ -52,9 +52,9 @@ static int setup(void **state)
     assert_non_null(f->agent);
     f->leg = nta_leg_tcreate(f->agent, on_request, NULL, NTATAG_NO_DIALOG(1), TAG_END());
     assert_int_equal(scscf_subs_create(NULL, &f->subs), 0);
-    assert_int_equal(scscf_notifier_create(f->agent, f->leg, f->subs, "sip:scscf.ims.test:6060",
-                                           "test-scscf", &f->n),
-                     0);
+    assert_int_equal(
+        scscf_notifier_create(f->agent, f->subs, "sip:scscf.ims.test:6060", "test-scscf", &f->n),
+        0);
     f->ue = socket(AF_INET, SOCK_DGRAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     assert_int_equal(bind(f->ue, (struct sockaddr *)&a, sizeof(a)), 0);
