@@ -19,6 +19,7 @@
 #include <sofia-sip/su_alloc.h>
 
 #include "core.h"
+#include "ipsec_sip.h"
 #include "ims/heap.h"
 #include "ims/log.h"
 #include "ims/map.h"
@@ -253,6 +254,12 @@ static bool cached(pcscf_regsub_t *rs, const char *impu)
 
 static void drop_registration(pcscf_regsub_t *rs, const char *aor, const char *why)
 {
+    /* its IPsec SAs go with it (SPEC §7) */
+    json_t *reg = pcscf_cache_json(rs->p->cache, aor);
+    const char *impi = json_string_value(json_object_get(reg, "impi"));
+    if (impi)
+        pcscf_ipsec_sip_forget(rs->p, impi);
+    json_decref(reg);
     if (pcscf_cache_remove(rs->p->cache, aor)) {
         rs->st.dropped++;
         IMS_INFO("reg event: %s %s: dropped from the cache", aor, why);
