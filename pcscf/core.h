@@ -67,6 +67,7 @@ struct pcscf {
     size_t rnd_used;
     pcscf_stats_t stats;
     pcscf_txn_t *txns;           /* forwarded and waiting for an answer */
+    struct pcscf_regsub *regsub; /* our reg event subscriptions (NULL: --reg-subscribe off) */
     struct pcscf_ipsec_sip *sec; /* sec-agree and IPsec (ipsec_sip.c) */
 };
 

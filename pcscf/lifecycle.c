@@ -1,6 +1,7 @@
 /* Creating and destroying the P-CSCF: names and headers derived from the settings, the
  * nta agent and its sockets, the default leg and the cache's expiry sweep. */
 #include "core.h"
+#include "regsub.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -26,6 +27,7 @@ static void on_sweep(su_root_magic_t *magic, su_timer_t *timer, su_timer_arg_t *
     size_t gone = pcscf_cache_expire(p->cache);
     if (gone)
         IMS_INFO("%zu binding(s) expired", gone);
+    pcscf_regsub_tick(p->regsub);
     pcscf_ipsec_sip_sweep(p);
 }
 
@@ -201,6 +203,10 @@ int pcscf_create(su_root_t *root, const pcscf_conf_t *conf, pcscf_t **out, char 
         (rc = pcscf_ipsec_sip_start(p, conf, host, adv, err, errlen)) ||
         (rc = start_serving(p, err, errlen)))
         goto fail;
+    if (conf->reg_subscribe && (rc = pcscf_regsub_create(p, &p->regsub)) != 0) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     IMS_INFO("SIP on %s (UDP+TCP), S-CSCF %s -> %s, Path <%s>, timeout %ld ms, max pending %llu",
              conf->sip, conf->scscf, p->scscf_hop ? p->scscf_hop : "(unresolved)", p->path,
              p->timeout_ms, (unsigned long long)p->max_pending);
@@ -223,6 +229,7 @@ void pcscf_destroy(pcscf_t *p)
     }
     if (p->sweep)
         su_timer_destroy(p->sweep);
+    pcscf_regsub_destroy(p->regsub); /* its SUBSCRIBEs in flight go before the agent */
     if (p->leg)
         nta_leg_destroy(p->leg);
     if (p->agent)
@@ -240,4 +247,9 @@ pcscf_cache_t *pcscf_cache(pcscf_t *p)
 const pcscf_stats_t *pcscf_stats(pcscf_t *p)
 {
     return &p->stats;
+}
+
+struct pcscf_regsub *pcscf_regsub(pcscf_t *p)
+{
+    return p->regsub;
 }

@@ -53,6 +53,7 @@ typedef struct pcscf_conf {
     long ipsec_port_c;        /* protected client port (0: picked at start) */
     long ipsec_port_s;        /* protected server port (0: picked at start) */
     const char *ipsec_ifname; /* TUN device name (NULL: imsesp%d) */
+    bool reg_subscribe;       /* subscribe to the reg event of every UE registered (regsub.c) */
 } pcscf_conf_t;
 
 typedef struct pcscf pcscf_t;
@@ -81,6 +82,8 @@ typedef struct pcscf_stats {
     uint64_t overload_rejected;     /* requests answered 503 because --max-pending was hit */
 } pcscf_stats_t;
 const pcscf_stats_t *pcscf_stats(pcscf_t *p);
+/* The reg event subscriber (regsub.h), NULL with --reg-subscribe off. */
+struct pcscf_regsub *pcscf_regsub(pcscf_t *p);
 
 /* ---- reply table (reply.c): every status the P-CSCF generates itself ---- */
 

@@ -2,6 +2,7 @@
  * unsupported option tags answered statelessly, RFC 3581 received), overload shedding,
  * keep-alive OPTIONS answered here, and the choice of pipeline. */
 #include "core.h"
+#include "regsub.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -89,11 +90,15 @@ static void answer_keepalive(pcscf_t *p, pcscf_txn_t *t)
 static void dispatch(pcscf_t *p, pcscf_txn_t *t, const sip_t *sip, msg_t *orig)
 {
     bool invite = sip->sip_request->rq_method == sip_method_invite;
+    int status;
     if (sip->sip_request->rq_method == sip_method_register) {
         send_trying(p, t, sip, orig, t->tcp);
         pcscf_forward(t, sip, orig, &pcscf_pipe_register);
     } else if (is_keepalive(p, sip)) {
         answer_keepalive(p, t);
+    } else if ((status = pcscf_regsub_notify(p->regsub, t->irq, sip)) != 0) {
+        pcscf_txn_log(t, status, "reg event NOTIFY");
+        pcscf_txn_free(t);
     } else if (pcscf_ipsec_sip_refuse(p, t)) {
         pcscf_txn_fail(t, PCSCF_ERR_NOT_PROTECTED);
     } else if (sip->sip_max_forwards && sip->sip_max_forwards->mf_count == 0) {

@@ -8,6 +8,7 @@
 #include <sofia-sip/su_string.h>
 
 #include "ims/sip_conform.h"
+#include "regevent.h"
 
 #define ALLOW "Allow: " SCSCF_ALLOW "\r\n"
 
@@ -47,11 +48,14 @@ bool scscf_require_ok(const scscf_req_t *rq)
     return false;
 }
 
-/* SUBSCRIBE: the reg event package arrives with its own issue; until then no package is
- * served, and each gets 489 (RFC 6665 §4.2.2: the method is handled, the package is not). */
+/* SUBSCRIBE: the reg event package (regevent.c); without its store (it failed to start)
+ * no package is served, and each gets 489 (RFC 6665 §4.2.2). */
 static void subscribe(const scscf_req_t *rq)
 {
-    scscf_reply_error(rq, SCSCF_E_BAD_EVENT, NULL);
+    if (rq->s->re)
+        scscf_regevent_subscribe(rq);
+    else
+        scscf_reply_error(rq, SCSCF_E_BAD_EVENT, NULL);
 }
 
 void scscf_methods_process(const scscf_req_t *rq)
@@ -62,8 +66,9 @@ void scscf_methods_process(const scscf_req_t *rq)
         if (!scscf_is_me(s, rq->sip->sip_request->rq_url))
             return scscf_reply_error(rq, SCSCF_E_OPTIONS_NOT_ME, NULL);
         s->m.options++;
-        return scscf_reply_send(rq, 200, "OK",
-                                ALLOW "Accept: application/sdp\r\nSupported: path\r\n");
+        return scscf_reply_send(
+            rq, 200, "OK",
+            ALLOW "Allow-Events: reg\r\nAccept: application/sdp\r\nSupported: path\r\n");
     case sip_method_subscribe:
         return subscribe(rq);
     case sip_method_cancel:

@@ -5,7 +5,7 @@
 
 #include "ims/log.h"
 #include "ims/util.h"
-#include "register.h"
+#include "regevent.h"
 
 /* Answers 403 Too Many Failed Attempts when ue (with username, if given) is cooling down. */
 static bool cooling_down(const scscf_req_t *rq, const char *ue, const char *username)

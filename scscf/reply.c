@@ -64,9 +64,6 @@ static const scscf_reply_entry_t table[SCSCF_E_COUNT] = {
                                     "This S-CSCF is a registrar: it handles REGISTER, OPTIONS "
                                     "and SUBSCRIBE only",
                                     "method_not_allowed", 0},
-    [SCSCF_E_BAD_EVENT] = {489, "Bad Event",
-                           "This S-CSCF serves no event package named in the Event header",
-                           "bad_event", 0},
     [SCSCF_E_OPTIONS_NOT_ME] = {404, "Not Found - Not This S-CSCF",
                                 "OPTIONS is answered only when addressed to the S-CSCF itself "
                                 "(its address, scscf.DOMAIN or DOMAIN, without a user part)",
@@ -98,6 +95,31 @@ static const scscf_reply_entry_t table[SCSCF_E_COUNT] = {
         {403, "Forbidden - Too Many Contacts",
          "More contacts than --max-contacts allows for one IMPI; remove some first",
          "too_many_contacts", 0},
+    [SCSCF_E_NO_EVENT] = {489, "Bad Event - Event Header Missing",
+                          "A SUBSCRIBE needs an Event header; this S-CSCF serves Event: reg",
+                          "no_event", 0},
+    [SCSCF_E_BAD_EVENT] = {489, "Bad Event", "Only the reg event package (RFC 3680) is served here",
+                           "bad_event", 0},
+    [SCSCF_E_NOT_ACCEPTABLE] = {406, "Not Acceptable",
+                                "The reg event sends application/reginfo+xml, which Accept "
+                                "leaves out",
+                                "not_acceptable", 0},
+    [SCSCF_E_NOT_REGISTERED] = {480, "Temporarily Unavailable - Not Registered",
+                                "The IMPU has no live registration (TS 24.229 5.4.2.1.1): "
+                                "register first, then subscribe",
+                                "subscribe_not_registered", 0},
+    [SCSCF_E_SUBSCRIBE_FORBIDDEN] = {403, "Forbidden - Not Authorized to Subscribe",
+                                     "Only the UE of the implicit registration set or the "
+                                     "P-CSCF on its Path may watch its registration",
+                                     "subscribe_forbidden", 0},
+    [SCSCF_E_NO_SUBSCRIPTION] = {481, "Subscription Does Not Exist",
+                                 "No subscription has this Call-ID and these tags: it ended "
+                                 "or never existed",
+                                 "no_subscription", 0},
+    [SCSCF_E_TOO_MANY_SUBSCRIPTIONS] = {503, "Service Unavailable - Too Many Subscriptions",
+                                        "The subscriptions allowed per IMPU or in total are in "
+                                        "use",
+                                        "too_many_subscriptions", 60},
 };
 
 const scscf_reply_entry_t *scscf_reply_get(scscf_err_t e)

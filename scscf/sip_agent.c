@@ -14,7 +14,7 @@
 #include "ims/sip.h"
 #include "ims/sip_conform.h"
 #include "ims/util.h"
-#include "scscf.h"
+#include "regevent.h"
 
 /* nta exposes no socket handle, and the kernel's default UDP receive buffer (~200 KiB)
  * overflows within milliseconds at thousands of REGISTERs per second whenever the loop is
@@ -74,6 +74,11 @@ static void nta_reply(void *ctx, int status, const char *phrase, const char *ser
     nta_incoming_destroy(irq);
 }
 
+static void nta_tag(void *ctx, const char *tag)
+{
+    nta_incoming_tag(ctx, tag);
+}
+
 /* The packet's source as "udp:host:port" ("?" if unknown) and its bare host (no
  * brackets, "?" if unknown). */
 static void packet_source(nta_incoming_t *irq, char *src, size_t slen, char *host, size_t hlen)
@@ -126,7 +131,8 @@ static int intake(scscf_t *s, nta_agent_t *agent, msg_t *msg, sip_t *sip)
         return 0;
     char src[80], peer[64];
     packet_source(irq, src, sizeof(src), peer, sizeof(peer));
-    scscf_registrar_process(s, sip, src, peer, (scscf_responder_t){.reply = nta_reply, .ctx = irq});
+    scscf_registrar_process(s, sip, src, peer,
+                            (scscf_responder_t){.reply = nta_reply, .ctx = irq, .tag = nta_tag});
     return 0;
 }
 
@@ -134,13 +140,25 @@ static void on_tick(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
 {
     scscf_t *s = arg;
     scscf_registrar_expire(s, ims_wall_s());
+    scscf_regevent_expire(s, ims_wall_s());
     scscf_auth_purge(s->auth, (int64_t)ims_now_ms());
     scscf_guard_purge(s->guard, ims_now_ms());
     scscf_location_flush(s->loc);
+    scscf_regevent_flush(s);
 }
 
 int scscf_registrar_init(scscf_t *s)
 {
+    scscf_subs_limits_t lim = {
+        .default_expires = s->cfg.sub_default_expires,
+        .min_expires = s->cfg.sub_min_expires,
+        .max_expires = s->cfg.sub_max_expires,
+        .max_per_impu = (size_t)s->cfg.sub_max_per_impu,
+        .max_total = (size_t)s->cfg.sub_max,
+    };
+    if (scscf_regevent_create(s, &lim))
+        return EIO;
+    scscf_regevent_load(s);
     s->tick = su_timer_create(su_root_task(s->root), 1000);
     if (!s->tick || su_timer_run(s->tick, on_tick, s) < 0)
         return EIO;
@@ -149,6 +167,8 @@ int scscf_registrar_init(scscf_t *s)
 
 void scscf_registrar_deinit(scscf_t *s)
 {
+    scscf_regevent_flush(s);
+    scscf_regevent_free(s); /* its NOTIFYs in flight go before the agent */
     if (s->tick)
         su_timer_destroy(s->tick);
     s->tick = NULL;
