@@ -36,6 +36,8 @@ static const ims_cfg_opt_t opts[] = {
     {"log-level", "HSS_LOG_LEVEL", IMS_CFG_STR, "info", 0, 0, "debug, info, warn or error", false},
 };
 
+/* main reads as the start-up order (settings, logging, database, HTTP, signals, teardown in
+ * reverse); a few lines past 80, kept whole so that order stays visible in one place. */
 int main(int argc, char **argv)
 {
     ims_cfg_t *cfg = NULL;

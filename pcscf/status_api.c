@@ -48,6 +48,8 @@ static bool metrics_write(char *buf, size_t cap, const metric_t *m, size_t n)
 #define C "counter"
 #define G "gauge"
 
+/* Over 80 lines on purpose: it is one table of every metric family (name, type, HELP,
+ * value), and a family split from its HELP line would drift. */
 static void metrics(pcscf_t *p, ims_http_resp_t *resp)
 {
     const pcscf_stats_t *s = pcscf_stats(p);
