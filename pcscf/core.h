@@ -7,6 +7,8 @@
 
 #include <netinet/in.h>
 
+#include "ims/loop.h"
+
 /* Which side a forwarded request went to: whose failure or silence the sender hears
  * about, and which counters count it. */
 typedef enum { PCSCF_TOWARD_SCSCF, PCSCF_TOWARD_UE } pcscf_toward_t;
@@ -54,12 +56,17 @@ struct pcscf {
     char *icid_host; /* icid-generated-at */
     long timeout_ms;
     uint64_t max_pending;                   /* overload limit (0: none) */
+    uint64_t max_queue_ms;                  /* oldest queued UDP datagram's wait (0: none) */
+    uint64_t queue_ms;                      /* its last reading (for the warning) */
+    uint64_t queue_old, queue_old_ms;       /* REGISTERs in a row that found it that old,
+                                               and when the first of them came */
     uint64_t shed_logged_ms, shed_unlogged; /* one overload warning a second at most */
     int udp_fd[2];    /* our UDP sockets (IPv4, IPv6) for the raw 100 Trying; -1: unknown */
     uint8_t rnd[512]; /* getrandom() once per 32 charging vectors, not once each */
     size_t rnd_used;
     pcscf_stats_t stats;
-    pcscf_txn_t *txns; /* forwarded and waiting for an answer */
+    pcscf_txn_t *txns;    /* forwarded and waiting for an answer */
+    ims_loop_trim_t trim; /* gives a burst's heap back (ims_loop_trim_tick) */
 };
 
 /* ---- next hop (hop.c) ---- */

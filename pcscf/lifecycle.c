@@ -26,6 +26,7 @@ static void on_sweep(su_root_magic_t *magic, su_timer_t *timer, su_timer_arg_t *
     size_t gone = pcscf_cache_expire(p->cache);
     if (gone)
         IMS_INFO("%zu binding(s) expired", gone);
+    ims_loop_trim_tick(&p->trim, p->agent);
 }
 
 /* nta reports a failed bind without a usable errno; try the port ourselves first so the
@@ -131,6 +132,14 @@ static int create_agent(pcscf_t *p, const pcscf_conf_t *conf, const char *host, 
         return errno ? errno : EADDRINUSE;
     }
     ims_sip_udp_sockets_by_family(port, p->udp_fd);
+    /* Arrival times on every datagram, for overload control's look at how long the head
+     * of the queue has waited (proxy.c); from the start, as a datagram queued before
+     * this is switched on would look brand new. */
+    for (int i = 0; i < 2; i++) {
+        int on = 1;
+        if (p->udp_fd[i] >= 0)
+            setsockopt(p->udp_fd[i], SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
+    }
     if (ims_loop_tcp_idle(p->agent, conf->tcp_idle_s) != 0)
         IMS_WARN("could not set the TCP idle timeout (--tcp-idle)");
     return 0;
@@ -166,6 +175,7 @@ int pcscf_create(su_root_t *root, const pcscf_conf_t *conf, pcscf_t **out, char 
     p->root = root;
     p->timeout_ms = conf->timeout_ms > 0 ? conf->timeout_ms : 5000;
     p->max_pending = conf->max_pending > 0 ? (uint64_t)conf->max_pending : 0;
+    p->max_queue_ms = conf->max_queue_ms > 0 ? (uint64_t)conf->max_queue_ms : 0;
     p->rnd_used = sizeof p->rnd; /* empty: filled on first use */
     p->udp_fd[0] = p->udp_fd[1] = -1;
     if (ims_parse_hostport(conf->sip, host, sizeof host, &port, 5060) != 0) {

@@ -194,6 +194,7 @@ struct scscf {
     su_timer_t *tick;
     scscf_metrics_t m;
     unsigned pending;
+    ims_loop_trim_t trim; /* gives a burst's heap back (ims_loop_trim_tick) */
 };
 
 /* Where the final reply to one request goes: over nta in the daemon, to a buffer in the
