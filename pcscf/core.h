@@ -5,6 +5,8 @@
 
 #include "pcscf.h"
 
+#include "ipsec_sip.h"
+
 #include <netinet/in.h>
 
 #include "ims/loop.h"
@@ -29,6 +31,8 @@ typedef struct pcscf_txn {
     char **contacts; /* forwarded Contact URIs (REGISTER) */
     size_t ncontacts;
     uint64_t start_ms;
+    pcscf_sec_txn_t sec; /* sec-agree / IPsec of a REGISTER (ipsec_sip.c) */
+    char *why;           /* Warning text replacing the reply table's, when set */
     struct pcscf_txn *next, **prevp;
 } pcscf_txn_t;
 
@@ -65,8 +69,9 @@ struct pcscf {
     uint8_t rnd[512]; /* getrandom() once per 32 charging vectors, not once each */
     size_t rnd_used;
     pcscf_stats_t stats;
-    pcscf_txn_t *txns;    /* forwarded and waiting for an answer */
-    ims_loop_trim_t trim; /* gives a burst's heap back (ims_loop_trim_tick) */
+    pcscf_txn_t *txns;           /* forwarded and waiting for an answer */
+    struct pcscf_ipsec_sip *sec; /* sec-agree and IPsec (ipsec_sip.c) */
+    ims_loop_trim_t trim;        /* gives a burst's heap back (ims_loop_trim_tick) */
 };
 
 /* ---- next hop (hop.c) ---- */
@@ -116,6 +121,14 @@ extern const pcscf_pipe_t pcscf_pipe_register, pcscf_pipe_originating, pcscf_pip
 
 /* Remembers a 2xx to a REGISTER of t in the cache. */
 void pcscf_register_remember(pcscf_txn_t *t, const sip_t *rs);
+
+/* ---- IPsec status resources (ipsec_api.c) ---- */
+
+struct ims_http_req;
+struct ims_http_resp;
+/* Serves /api/v1/ipsec/...; false when the path is not one of them. */
+bool pcscf_ipsec_api_handle(pcscf_t *p, const char *token, const struct ims_http_req *req,
+                            struct ims_http_resp *resp);
 
 /* ---- requests (proxy.c) ---- */
 
