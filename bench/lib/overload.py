@@ -4,6 +4,7 @@
 times and memory figures; overload.report_lines(name, result) formats it."""
 
 import os
+import signal
 import threading
 import time
 
@@ -136,6 +137,10 @@ def run(stack, sipp_port, capacity, csv, probe_csv, workdir, domain, scenario, s
                             sipp_port, domain, limit=rate * 4, max_seconds=seconds + 40, tag=tag)
     t_drop = h["t0"] + seconds
     time.sleep(max(0.0, t_drop - time.monotonic()))
+    # The load drops now even where SIPp fell behind its schedule: SIGUSR1 makes it stop
+    # creating calls and exit once those in flight have ended.
+    if h["proc"].poll() is None:
+        h["proc"].send_signal(signal.SIGUSR1)
     out["mem_drop"] = mem_by_proc(stack)
     out["recovery_s"], out["probe_windows"] = _probe(stack, capacity, probe_csv, workdir, domain,
                                                      scenario, tag, t_drop, probe_limit_s)
@@ -157,8 +162,10 @@ def run(stack, sipp_port, capacity, csv, probe_csv, workdir, domain, scenario, s
     out["achieved"] = _int(at, "SuccessfulCall(C)") / el if el else None
     out["failed_during"] = _int(at, "FailedCall(C)")
     out["retrans_during"] = _int(at, "Retransmissions(C)")
-    out.update(total=n, successful=res["successful"], failed=res["failed"],
-               retrans=res["retrans"], wall=res["wall"])
+    created = _int(rows[-1], "OutgoingCall(C)") if rows else n
+    out.update(total=created, successful=res["successful"],
+               failed=max(0, created - res["successful"]), retrans=res["retrans"],
+               wall=res["wall"])
     d1 = benchlib.socket_drops(list(ports))
     out["socket_drops"] = {ports[p]: d1.get(p, 0) - drops0.get(p, 0) for p in d1}
     if metrics0 is not None:
