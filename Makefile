@@ -14,7 +14,7 @@ build:
 
 test:
 	scripts/install-deps test
-	cmake -S . -B $(TEST_DIR) -DCMAKE_BUILD_TYPE=Debug -DIMS_SANITIZE=ON >/dev/null
+	cmake -S . -B $(TEST_DIR) -DCMAKE_BUILD_TYPE=Debug -DIMS_SANITIZE=ON -DIMS_TESTS=ON >/dev/null
 	cmake --build $(TEST_DIR) -j $(JOBS)
 	ctest --test-dir $(TEST_DIR) --output-on-failure -j $(JOBS) --timeout 600
 

@@ -1,12 +1,12 @@
 /* The Cx stand-in of docs/cx-api.md: MAR (digest HA1s / AKA vectors with persisted SQN
- * and AUTS resync), SAR (registration state) and the users look-up. */
+ * and AUTS resync), SAR (registration state) and the users look-up; routed by router.c. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
 
-#include "hss.h"
+#include "api.h"
 #include "ims/aka.h"
 #include "ims/log.h"
 #include "ims/util.h"
@@ -31,7 +31,7 @@ static bool opt_str(json_t *o, const char *key, const char **out, ims_http_resp_
 
 static void storage_error(ims_http_resp_t *resp)
 {
-    ims_http_resp_error(resp, 500, "storage_error", "the subscriber store failed");
+    hss_http_500(resp, "the subscriber store failed");
 }
 
 /* Finds the subscriber for username and/or impu as docs/cx-api.md says; answers the
@@ -122,9 +122,9 @@ static bool parse_resync(json_t *body, bool *present, uint8_t rand[16], uint8_t 
     return true;
 }
 
-void hss_cx_mar(hss_ctx_t *ctx, const ims_http_req_t *req, ims_http_resp_t *resp)
+void hss_cx_mar(hss_ctx_t *ctx, const char *tail, const ims_http_req_t *req, ims_http_resp_t *resp)
 {
-    json_t *body = hss_parse_body(req, resp, false);
+    json_t *body = hss_http_parse_body(req, resp, false);
     if (!body)
         return;
     const char *impu, *username, *realm;
@@ -181,9 +181,9 @@ out:
     json_decref(body);
 }
 
-void hss_cx_sar(hss_ctx_t *ctx, const ims_http_req_t *req, ims_http_resp_t *resp)
+void hss_cx_sar(hss_ctx_t *ctx, const char *tail, const ims_http_req_t *req, ims_http_resp_t *resp)
 {
-    json_t *body = hss_parse_body(req, resp, false);
+    json_t *body = hss_http_parse_body(req, resp, false);
     if (!body)
         return;
     const char *impi, *impu, *state, *scscf;
@@ -221,7 +221,8 @@ out:
     json_decref(body);
 }
 
-void hss_cx_users(hss_ctx_t *ctx, const ims_http_req_t *req, ims_http_resp_t *resp)
+void hss_cx_users(hss_ctx_t *ctx, const char *tail, const ims_http_req_t *req,
+                  ims_http_resp_t *resp)
 {
     const char *username = ims_http_req_arg(req, "username");
     const char *impu = ims_http_req_arg(req, "impu");

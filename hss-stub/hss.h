@@ -1,5 +1,5 @@
 /* Internal contracts of the hss-stub: the subscriber record, its JSON form and
- * validation, the SQLite store, and the HTTP handlers (provisioning and Cx). */
+ * validation, the SQLite store, authentication vectors and the HTTP entry point. */
 #ifndef HSS_H
 #define HSS_H
 
@@ -96,10 +96,11 @@ int hss_db_replace(hss_db_t *db, const hss_sub_t *sub, hss_err_t *err);
 int hss_db_get(hss_db_t *db, const char *imsi, hss_sub_t *out);
 int hss_db_delete(hss_db_t *db, const char *imsi);
 /* Calls each() for up to limit records ordered by IMSI (the record is only valid during
- * the call); *total gets the number stored. */
+ * the call) whose IMSI starts with prefix (NULL or "" = all, else digits); *total gets
+ * the number of such records. */
 typedef void (*hss_sub_each_cb)(void *arg, const hss_sub_t *sub);
-int hss_db_list(hss_db_t *db, long limit, long offset, hss_sub_each_cb each, void *arg,
-                long *total);
+int hss_db_list(hss_db_t *db, const char *prefix, long limit, long offset, hss_sub_each_cb each,
+                void *arg, long *total);
 /* IMSI owning an IMPU, or owning a username (IMPI, IMSI, or IMPI user part). */
 int hss_db_find_impu(hss_db_t *db, const char *uri, char imsi[HSS_IMSI_MAX + 1]);
 int hss_db_find_user(hss_db_t *db, const char *username, char imsi[HSS_IMSI_MAX + 1]);
@@ -116,22 +117,20 @@ void hss_vector_digest(const hss_sub_t *s, const char *realm, json_t *out);
  * Returns 0 or EIO. */
 int hss_vector_aka(const hss_sub_t *s, uint64_t sqn, json_t *out);
 
-/* ---- http_api.c / cx_api.c ---- */
+/* ---- router.c: the daemon's HTTP entry point (handlers in api.h) ---- */
 
 typedef struct hss_ctx {
     hss_db_t *db;
     const char *domain;
+    const char *console_scscf, *console_pcscf; /* status API base URLs for the console */
 } hss_ctx_t;
 
-/* The ims_http_handler_cb of the daemon: routes every request. */
+/* The ims_http_handler_cb of the daemon: routes every request through the route table. */
 void hss_http_handler(void *ctx, const ims_http_req_t *req, ims_http_resp_t *resp);
-/* Cx stand-in handlers (docs/cx-api.md); body already checked for content type. */
-void hss_cx_mar(hss_ctx_t *ctx, const ims_http_req_t *req, ims_http_resp_t *resp);
-void hss_cx_sar(hss_ctx_t *ctx, const ims_http_req_t *req, ims_http_resp_t *resp);
-void hss_cx_users(hss_ctx_t *ctx, const ims_http_req_t *req, ims_http_resp_t *resp);
-/* Parses a JSON object body; on failure answers 400 and returns NULL. */
-json_t *hss_parse_body(const ims_http_req_t *req, ims_http_resp_t *resp, bool allow_array);
 /* The embedded docs/openapi.yaml (openapi_yaml.c, generated at build time). */
 extern const char hss_openapi_yaml[];
+/* console.c: the daemon's handler: the web console under /console/ (with its config.json),
+ * everything else to hss_http_handler. */
+void hss_console_handler(void *ctx, const ims_http_req_t *req, ims_http_resp_t *resp);
 
 #endif

@@ -1,75 +1,16 @@
-/* The hss-stub's HTTP surface: routing with 404/405/413/415, and the provisioning API
- * of SPEC §3 (subscribers CRUD, bulk import, merge patch, IMPU look-up). */
+/* The provisioning API of SPEC §3: subscribers CRUD, bulk import, merge patch and IMPU
+ * look-up. router.c has already checked path, method and media type. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#include "hss.h"
+#include "api.h"
 #include "ims/log.h"
 #include "ims/util.h"
 
-#define API              "/api/v1"
-#define SUBSCRIBERS      API "/subscribers"
-#define IMPUS_PREFIX     API "/impus/"
-#define SUBSCRIBER_ALLOW "GET, PUT, PATCH, DELETE"
-
-/* Media type of a Content-Type header without parameters, compared case-insensitively. */
-static bool media_is(const char *ct, const char *want)
-{
-    if (!ct)
-        return false;
-    while (*ct == ' ' || *ct == '\t')
-        ct++;
-    size_t n = strcspn(ct, "; \t");
-    return n == strlen(want) && strncasecmp(ct, want, n) == 0;
-}
-
-static bool require_json(const ims_http_req_t *req, ims_http_resp_t *resp, bool merge_patch)
-{
-    if (media_is(req->content_type, "application/json") ||
-        (merge_patch && media_is(req->content_type, "application/merge-patch+json")))
-        return true;
-    ims_http_resp_error(resp, 415, "unsupported_media_type", "send the body as %s",
-                        merge_patch ? "application/merge-patch+json or application/json"
-                                    : "application/json");
-    return false;
-}
-
-json_t *hss_parse_body(const ims_http_req_t *req, ims_http_resp_t *resp, bool allow_array)
-{
-    json_error_t e;
-    json_t *doc = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &e);
-    if (!doc) {
-        ims_http_resp_error(resp, 400, "invalid_json", "malformed JSON at line %d column %d: %s",
-                            e.line, e.column, e.text);
-        return NULL;
-    }
-    if (!json_is_object(doc) && !(allow_array && json_is_array(doc))) {
-        json_decref(doc);
-        ims_http_resp_error(resp, 400, "wrong_type", "the body must be a JSON object%s",
-                            allow_array ? " or an array of objects" : "");
-        return NULL;
-    }
-    return doc;
-}
-
-static void error_json(ims_http_resp_t *resp, const hss_err_t *err, long index)
-{
-    json_t *o = json_pack("{s:s,s:s}", "error", err->code, "message", err->message);
-    if (index >= 0)
-        json_object_set_new(o, "index", json_integer(index));
-    ims_http_resp_json(resp, err->status, o);
-}
-
-static void method_not_allowed(ims_http_resp_t *resp, const char *method, const char *allow)
-{
-    ims_http_resp_error(resp, 405, "method_not_allowed", "%s is not allowed here; use %s", method,
-                        allow);
-    ims_http_resp_header(resp, "Allow", allow);
-}
+#define SUBSCRIBERS "/api/v1/subscribers"
 
 static void not_found_imsi(ims_http_resp_t *resp, const char *imsi)
 {
@@ -161,9 +102,10 @@ static long failed_index(const hss_err_t *err)
 }
 
 /* Per-record events are at debug: at info the server logs exactly one line per request. */
-static void create(hss_ctx_t *ctx, const ims_http_req_t *req, ims_http_resp_t *resp)
+void hss_rest_create(hss_ctx_t *ctx, const char *tail, const ims_http_req_t *req,
+                     ims_http_resp_t *resp)
 {
-    json_t *doc = hss_parse_body(req, resp, true);
+    json_t *doc = hss_http_parse_body(req, resp, true);
     if (!doc)
         return;
     insert_ctx_t c = {.items = doc, .bulk = json_is_array(doc), .domain = ctx->domain};
@@ -174,7 +116,7 @@ static void create(hss_ctx_t *ctx, const ims_http_req_t *req, ims_http_resp_t *r
     uint64_t t0 = ims_now_ms();
     int rc = hss_db_insert(ctx->db, n, next_record, &c, c.bulk, &err);
     if (rc) {
-        error_json(resp, &err, c.bulk ? failed_index(&err) : -1);
+        hss_http_err(resp, &err, c.bulk ? failed_index(&err) : -1);
     } else if (c.bulk) {
         IMS_DEBUG("bulk import: %zu subscribers stored in %llu ms", n,
                   (unsigned long long)(ims_now_ms() - t0));
@@ -229,16 +171,24 @@ static void list_item(void *arr, const hss_sub_t *s)
     json_array_append_new(arr, hss_sub_to_json(s));
 }
 
-static void list(hss_ctx_t *ctx, const ims_http_req_t *req, ims_http_resp_t *resp)
+void hss_rest_list(hss_ctx_t *ctx, const char *tail, const ims_http_req_t *req,
+                   ims_http_resp_t *resp)
 {
     long limit, offset, total;
     if (!query_long(req, "limit", HSS_LIST_DEFAULT, HSS_LIST_MAX, &limit, resp) ||
         !query_long(req, "offset", 0, 2147483647L, &offset, resp))
         return;
+    const char *prefix = ims_http_req_arg(req, "imsi_prefix");
+    if (prefix &&
+        (strlen(prefix) > HSS_IMSI_MAX || strspn(prefix, "0123456789") != strlen(prefix))) {
+        ims_http_resp_error(resp, 400, "invalid_query", "imsi_prefix must be up to %d digits",
+                            HSS_IMSI_MAX);
+        return;
+    }
     json_t *arr = json_array();
-    if (hss_db_list(ctx->db, limit, offset, list_item, arr, &total) != 0) {
+    if (hss_db_list(ctx->db, prefix, limit, offset, list_item, arr, &total) != 0) {
         json_decref(arr);
-        ims_http_resp_error(resp, 500, "storage_error", "cannot read the subscribers");
+        hss_http_500(resp, "cannot read the subscribers");
         return;
     }
     ims_http_resp_json(resp, 200, json_pack("{s:o,s:I}", "items", arr, "total", (json_int_t)total));
@@ -255,7 +205,7 @@ static void answer_record(hss_ctx_t *ctx, const char *imsi, int status, ims_http
     else if (rc == ENOENT)
         not_found_imsi(resp, imsi);
     else
-        ims_http_resp_error(resp, 500, "storage_error", "cannot read the subscriber");
+        hss_http_500(resp, "cannot read the subscriber");
     if (s)
         hss_sub_clear(s);
     free(s);
@@ -268,7 +218,7 @@ static void store_replacement(hss_ctx_t *ctx, const char *imsi, const json_t *do
     hss_sub_t *s = malloc(sizeof(*s));
     hss_err_t err;
     if (!s) {
-        ims_http_resp_error(resp, 500, "internal", "out of memory");
+        hss_http_500(resp, "out of memory; nothing was changed");
         return;
     }
     int rc = hss_sub_from_json(doc, ctx->domain, s, &err);
@@ -277,7 +227,7 @@ static void store_replacement(hss_ctx_t *ctx, const char *imsi, const json_t *do
     hss_sub_clear(s);
     free(s);
     if (rc) {
-        error_json(resp, &err, -1);
+        hss_http_err(resp, &err, -1);
         return;
     }
     IMS_DEBUG("subscriber %s updated", imsi);
@@ -297,10 +247,10 @@ static bool body_imsi_matches(json_t *doc, const char *imsi, ims_http_resp_t *re
     return true;
 }
 
-static void replace(hss_ctx_t *ctx, const char *imsi, const ims_http_req_t *req,
-                    ims_http_resp_t *resp)
+void hss_rest_replace(hss_ctx_t *ctx, const char *imsi, const ims_http_req_t *req,
+                      ims_http_resp_t *resp)
 {
-    json_t *doc = hss_parse_body(req, resp, false);
+    json_t *doc = hss_http_parse_body(req, resp, false);
     if (!doc)
         return;
     if (body_imsi_matches(doc, imsi, resp)) {
@@ -313,10 +263,10 @@ static void replace(hss_ctx_t *ctx, const char *imsi, const ims_http_req_t *req,
 /* RFC 7396 over the stored document, with two rules that keep secrets consistent: a
  * patch that switches the scheme starts from an empty auth (so it must carry the new
  * secrets), and a new op replaces the stored opc (and a new k needs one of them). */
-static void patch(hss_ctx_t *ctx, const char *imsi, const ims_http_req_t *req,
-                  ims_http_resp_t *resp)
+void hss_rest_patch(hss_ctx_t *ctx, const char *imsi, const ims_http_req_t *req,
+                    ims_http_resp_t *resp)
 {
-    json_t *p = hss_parse_body(req, resp, false);
+    json_t *p = hss_http_parse_body(req, resp, false);
     if (!p)
         return;
     hss_sub_t *cur = malloc(sizeof(*cur));
@@ -326,7 +276,7 @@ static void patch(hss_ctx_t *ctx, const char *imsi, const ims_http_req_t *req,
         not_found_imsi(resp, imsi);
         goto out;
     } else if (rc) {
-        ims_http_resp_error(resp, 500, "storage_error", "cannot read the subscriber");
+        hss_http_500(resp, "cannot read the subscriber");
         goto out;
     }
     if (!body_imsi_matches(p, imsi, resp))
@@ -361,7 +311,8 @@ out:
     free(cur);
 }
 
-static void delete (hss_ctx_t *ctx, const char *imsi, ims_http_resp_t *resp)
+void hss_rest_delete(hss_ctx_t *ctx, const char *imsi, const ims_http_req_t *req,
+                     ims_http_resp_t *resp)
 {
     int rc = hss_db_delete(ctx->db, imsi);
     if (rc == 0) {
@@ -370,30 +321,18 @@ static void delete (hss_ctx_t *ctx, const char *imsi, ims_http_resp_t *resp)
     } else if (rc == ENOENT) {
         not_found_imsi(resp, imsi);
     } else {
-        ims_http_resp_error(resp, 500, "storage_error", "cannot delete the subscriber");
+        hss_http_500(resp, "cannot delete the subscriber");
     }
 }
 
-static void subscriber(hss_ctx_t *ctx, const char *imsi, const ims_http_req_t *req,
-                       ims_http_resp_t *resp)
+void hss_rest_get(hss_ctx_t *ctx, const char *imsi, const ims_http_req_t *req,
+                  ims_http_resp_t *resp)
 {
-    const char *m = req->method;
-    if (strcmp(m, "GET") == 0) {
-        answer_record(ctx, imsi, 200, resp);
-    } else if (strcmp(m, "PUT") == 0) {
-        if (require_json(req, resp, false))
-            replace(ctx, imsi, req, resp);
-    } else if (strcmp(m, "PATCH") == 0) {
-        if (require_json(req, resp, true))
-            patch(ctx, imsi, req, resp);
-    } else if (strcmp(m, "DELETE") == 0) {
-        delete (ctx, imsi, resp);
-    } else {
-        method_not_allowed(resp, m, SUBSCRIBER_ALLOW);
-    }
+    answer_record(ctx, imsi, 200, resp);
 }
 
-static void impu_lookup(hss_ctx_t *ctx, const char *raw, ims_http_resp_t *resp)
+void hss_rest_impu(hss_ctx_t *ctx, const char *raw, const ims_http_req_t *req,
+                   ims_http_resp_t *resp)
 {
     char uri[HSS_URI_MAX + 1], imsi[HSS_IMSI_MAX + 1];
     if (ims_url_decode(raw, uri, sizeof(uri)) != 0 || !hss_valid_uri(uri)) {
@@ -404,78 +343,7 @@ static void impu_lookup(hss_ctx_t *ctx, const char *raw, ims_http_resp_t *resp)
     if (rc == ENOENT)
         ims_http_resp_error(resp, 404, "not_found", "no subscriber holds the IMPU %s", uri);
     else if (rc)
-        ims_http_resp_error(resp, 500, "storage_error", "cannot look the IMPU up");
+        hss_http_500(resp, "cannot look the IMPU up");
     else
         answer_record(ctx, imsi, 200, resp);
-}
-
-/* ---- routing ---- */
-
-static bool route_is(const char *path, const char *want)
-{
-    size_t n = strlen(want);
-    /* One trailing slash is tolerated: clients differ on it. */
-    return strncmp(path, want, n) == 0 && (path[n] == '\0' || (path[n] == '/' && !path[n + 1]));
-}
-
-static bool only(const ims_http_req_t *req, ims_http_resp_t *resp, const char *method)
-{
-    if (strcmp(req->method, method) == 0 ||
-        (strcmp(method, "GET") == 0 && strcmp(req->method, "HEAD") == 0))
-        return true;
-    method_not_allowed(resp, req->method, method);
-    return false;
-}
-
-void hss_http_handler(void *arg, const ims_http_req_t *req, ims_http_resp_t *resp)
-{
-    hss_ctx_t *ctx = arg;
-    const char *p = req->path;
-    bool is_create = route_is(p, SUBSCRIBERS) && strcmp(req->method, "POST") == 0;
-    /* The server admits bodies up to the bulk limit; everything but an array import
-     * keeps the 64 KiB limit of SPEC §3. */
-    if (req->body_len > HSS_BODY_MAX) {
-        const char *b = req->body;
-        while (*b == ' ' || *b == '\t' || *b == '\r' || *b == '\n')
-            b++;
-        if (!is_create || *b != '[') {
-            ims_http_resp_error(resp, 413, "body_too_large", "the body is larger than %d bytes",
-                                HSS_BODY_MAX);
-            return;
-        }
-    }
-    if (route_is(p, "/healthz")) {
-        if (only(req, resp, "GET"))
-            ims_http_resp_json(resp, 200, json_pack("{s:s}", "status", "ok"));
-    } else if (route_is(p, API "/openapi.yaml")) {
-        if (only(req, resp, "GET"))
-            ims_http_resp_text(resp, 200, "application/yaml", hss_openapi_yaml);
-    } else if (route_is(p, SUBSCRIBERS)) {
-        if (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0)
-            list(ctx, req, resp);
-        else if (is_create) {
-            if (require_json(req, resp, false))
-                create(ctx, req, resp);
-        } else
-            method_not_allowed(resp, req->method, "GET, POST");
-    } else if (strncmp(p, SUBSCRIBERS "/", sizeof(SUBSCRIBERS)) == 0 && p[sizeof(SUBSCRIBERS)] &&
-               !strchr(p + sizeof(SUBSCRIBERS), '/')) {
-        subscriber(ctx, p + sizeof(SUBSCRIBERS), req, resp);
-    } else if (strncmp(p, IMPUS_PREFIX, sizeof(IMPUS_PREFIX) - 1) == 0 &&
-               p[sizeof(IMPUS_PREFIX) - 1] && !strchr(p + sizeof(IMPUS_PREFIX) - 1, '/')) {
-        if (only(req, resp, "GET"))
-            impu_lookup(ctx, p + sizeof(IMPUS_PREFIX) - 1, resp);
-    } else if (route_is(p, API "/cx/mar")) {
-        if (only(req, resp, "POST") && require_json(req, resp, false))
-            hss_cx_mar(ctx, req, resp);
-    } else if (route_is(p, API "/cx/sar")) {
-        if (only(req, resp, "POST") && require_json(req, resp, false))
-            hss_cx_sar(ctx, req, resp);
-    } else if (route_is(p, API "/cx/users")) {
-        if (only(req, resp, "GET"))
-            hss_cx_users(ctx, req, resp);
-    } else {
-        ims_http_resp_error(resp, 404, "not_found",
-                            "no such resource; see GET /api/v1/openapi.yaml");
-    }
 }

@@ -18,15 +18,26 @@ static const ims_cfg_opt_t opts[] = {
     {"db", "HSS_DB", IMS_CFG_STR, "var/hss.db", 0, 0,
      "SQLite database file (parent folder created); \":memory:\" keeps nothing", false},
     {"token", "HSS_TOKEN", IMS_CFG_STR, NULL, 0, 0,
-     "bearer token every request but GET /healthz must carry", true},
+     "bearer token every request but GET /healthz and the console page (/console/) must carry",
+     true},
     {"domain", "HSS_DOMAIN", IMS_CFG_STR, "ims.mnc011.mcc432.3gppnetwork.org", 0, 0,
      "home domain used to derive IMPI and IMPUs and as the default digest realm", false},
     {"insecure", "HSS_INSECURE", IMS_CFG_BOOL, "false", 0, 0,
      "allow a non-loopback --http address without --token", false},
+    {"console-scscf", "HSS_CONSOLE_SCSCF", IMS_CFG_STR, "http://127.0.0.1:8082", 0, 0,
+     "S-CSCF status API base URL the web console (/console/) calls", false},
+    {"console-pcscf", "HSS_CONSOLE_PCSCF", IMS_CFG_STR, "http://127.0.0.1:8081", 0, 0,
+     "P-CSCF status API base URL the web console (/console/) calls", false},
+    {"cors-origins", "HSS_CORS_ORIGINS", IMS_CFG_STR, NULL, 0, 0,
+     "comma-separated origins, besides loopback ones, whose pages may call the API (\"*\" = "
+     "any)",
+     false},
     {"threads", "HSS_THREADS", IMS_CFG_INT, "2", 1, 64, "HTTP worker threads", false},
     {"log-level", "HSS_LOG_LEVEL", IMS_CFG_STR, "info", 0, 0, "debug, info, warn or error", false},
 };
 
+/* main reads as the start-up order (settings, logging, database, HTTP, signals, teardown in
+ * reverse); a few lines past 80, kept whole so that order stays visible in one place. */
 int main(int argc, char **argv)
 {
     ims_cfg_t *cfg = NULL;
@@ -75,13 +86,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "hss-stub: %s\n", err);
         goto out;
     }
-    hss_ctx_t ctx = {.db = db, .domain = ims_cfg_str(cfg, "domain")};
+    hss_ctx_t ctx = {.db = db,
+                     .domain = ims_cfg_str(cfg, "domain"),
+                     .console_scscf = ims_cfg_str(cfg, "console-scscf"),
+                     .console_pcscf = ims_cfg_str(cfg, "console-pcscf")};
     ims_http_opts_t ho = {
         .bind = bind,
         .threads = (unsigned)ims_cfg_int(cfg, "threads"),
         .max_body = HSS_BULK_MAX, /* the handler enforces 64 KiB on everything else */
         .token = token,
-        .handler = hss_http_handler,
+        .public_prefix = "/console", /* the page itself; its API calls carry the token */
+        .cors_origins = ims_cfg_str(cfg, "cors-origins"),
+        .handler = hss_console_handler,
         .ctx = &ctx,
     };
     if (ims_http_server_start(&ho, &http, err, sizeof err) != 0) {

@@ -67,8 +67,10 @@ static const char *const sql[ST__COUNT] = {
                       "WHERE imsi = ?",
     [ST_DELETE_IMPUS] = "DELETE FROM impus WHERE imsi = ?",
     [ST_DELETE_SUB] = "DELETE FROM subscribers WHERE imsi = ?",
-    [ST_LIST] = "SELECT imsi FROM subscribers ORDER BY imsi LIMIT ? OFFSET ?",
-    [ST_COUNT] = "SELECT count(*) FROM subscribers",
+    /* ?3..?4: the IMSI range of a prefix search (IMSIs are digits, all below ":"). */
+    [ST_LIST] = "SELECT imsi FROM subscribers WHERE imsi >= ?3 AND imsi < ?4 ORDER BY imsi "
+                "LIMIT ?1 OFFSET ?2",
+    [ST_COUNT] = "SELECT count(*) FROM subscribers WHERE imsi >= ?1 AND imsi < ?2",
     [ST_BY_USER] = "SELECT imsi FROM subscribers WHERE impi = ?1 OR imsi = ?1 OR impi_user = ?1 "
                    "ORDER BY (impi = ?1) DESC, (imsi = ?1) DESC, imsi LIMIT 1",
     [ST_GET_SQN] = "SELECT sqn FROM subscribers WHERE imsi = ?",
@@ -458,8 +460,17 @@ out:
     return rc;
 }
 
-int hss_db_list(hss_db_t *h, long limit, long offset, hss_sub_each_cb each, void *arg, long *total)
+int hss_db_list(hss_db_t *h, const char *prefix, long limit, long offset, hss_sub_each_cb each,
+                void *arg, long *total)
 {
+    /* [prefix, prefix + ":"): every digit string starting with prefix, and nothing else. */
+    char lo[HSS_IMSI_MAX + 1] = "", hi[HSS_IMSI_MAX + 2] = ":";
+    if (prefix && *prefix) {
+        if (strlen(prefix) > HSS_IMSI_MAX)
+            return EINVAL;
+        snprintf(lo, sizeof(lo), "%s", prefix);
+        snprintf(hi, sizeof(hi), "%s:", prefix);
+    }
     /* IMSIs first, then records: the list statement and load() share no statement.
      * One record buffer is reused so a page costs one record of memory. */
     char(*imsis)[HSS_IMSI_MAX + 1] = limit > 0 ? calloc((size_t)limit, sizeof(*imsis)) : NULL;
@@ -473,12 +484,16 @@ int hss_db_list(hss_db_t *h, long limit, long offset, hss_sub_each_cb each, void
     }
     pthread_mutex_lock(&h->lock);
     sqlite3_stmt *s = stmt(h, ST_COUNT);
+    sqlite3_bind_text(s, 1, lo, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, hi, -1, SQLITE_STATIC);
     *total = sqlite3_step(s) == SQLITE_ROW ? (long)sqlite3_column_int64(s, 0) : 0;
     done(s);
     if (limit > 0) {
         s = stmt(h, ST_LIST);
         sqlite3_bind_int64(s, 1, limit);
         sqlite3_bind_int64(s, 2, offset);
+        sqlite3_bind_text(s, 3, lo, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 4, hi, -1, SQLITE_STATIC);
         while (cnt < (size_t)limit && sqlite3_step(s) == SQLITE_ROW)
             col_text(s, 0, imsis[cnt++], HSS_IMSI_MAX + 1);
         done(s);

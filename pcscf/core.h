@@ -5,6 +5,7 @@
 
 #include "pcscf.h"
 
+#include "ipsec.h"
 #include "ipsec_sip.h"
 
 #include <netinet/in.h>
@@ -57,6 +58,8 @@ struct pcscf {
      * printf and a parse of the same text. */
     msg_header_t *path_hdr, *visited_hdr;
     char *warn_host; /* host named in Warning: 399 */
+    char *rr_uri;    /* our Record-Route URI: where the far end reaches us in a dialog */
+    pcscf_sec_agree_t sec_agree;
     char *icid_host; /* icid-generated-at */
     long timeout_ms;
     uint64_t max_pending;                   /* overload limit (0: none) */
@@ -70,6 +73,7 @@ struct pcscf {
     size_t rnd_used;
     pcscf_stats_t stats;
     pcscf_txn_t *txns;           /* forwarded and waiting for an answer */
+    struct pcscf_regsub *regsub; /* our reg event subscriptions (NULL: --reg-subscribe off) */
     struct pcscf_ipsec_sip *sec; /* sec-agree and IPsec (ipsec_sip.c) */
     ims_loop_trim_t trim;        /* gives a burst's heap back (ims_loop_trim_tick) */
 };
@@ -117,6 +121,10 @@ void pcscf_forward(pcscf_txn_t *t, const sip_t *sip, msg_t *orig, const pcscf_pi
 
 extern const pcscf_pipe_t pcscf_pipe_register, pcscf_pipe_originating, pcscf_pipe_terminating;
 
+/* An ACK for a 2xx (RFC 3261 §13.2.2.4: a request of its own) forwarded statelessly along
+ * its route set; takes msg. */
+void pcscf_forward_ack(pcscf_t *p, msg_t *msg, sip_t *sip);
+
 /* ---- REGISTER (register.c) ---- */
 
 /* Remembers a 2xx to a REGISTER of t in the cache. */
@@ -132,7 +140,8 @@ bool pcscf_ipsec_api_handle(pcscf_t *p, const char *token, const struct ims_http
 
 /* ---- requests (proxy.c) ---- */
 
-/* The default leg's callback: checks, dispatch, overload. */
-int pcscf_on_request(pcscf_t *p, nta_leg_t *leg, nta_incoming_t *irq, const sip_t *sip);
+/* nta's message callback (no default leg): every request that matches no transaction,
+ * before any server transaction exists. */
+int pcscf_intake(pcscf_t *p, nta_agent_t *agent, msg_t *msg, sip_t *sip);
 
 #endif

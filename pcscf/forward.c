@@ -2,12 +2,15 @@
  * -> charging vector -> count -> send) and the edits of originating and terminating requests. */
 #include "core.h"
 
+#include <arpa/inet.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <sofia-sip/msg_header.h>
 #include <sofia-sip/sip_header.h>
+#include <sofia-sip/nta_stateless.h>
 #include <sofia-sip/su_alloc.h>
 
 #include "ims/util.h"
@@ -73,7 +76,7 @@ void pcscf_forward(pcscf_txn_t *t, const sip_t *sip, msg_t *orig, const pcscf_pi
     }
     charging_vector(p, msg, fs);
     (*(uint64_t *)((char *)&p->stats + pipe->counter))++;
-    if (pipe->toward == PCSCF_TOWARD_SCSCF) {
+    if (pipe->toward == PCSCF_TOWARD_SCSCF && !hop) {
         /* The S-CSCF's name is resolved here rather than by nta. */
         if (!p->scscf_hop)
             pcscf_hop_retry(p);
@@ -88,8 +91,58 @@ void pcscf_forward(pcscf_txn_t *t, const sip_t *sip, msg_t *orig, const pcscf_pi
     pcscf_txn_send(t, msg, hop);
 }
 
-/* Originating requests follow the Service-Route learned at registration (in front of
- * whatever Route the UE left) and carry the registered identity as P-Asserted-Identity. */
+/* Where a request inside a dialog goes once our own Route is consumed: the next Route when
+ * it is an address, the S-CSCF (NULL) for a Route naming a host (nta's resolver ignores
+ * /etc/hosts), the Request-URI when no Route is left. */
+static const char *dialog_hop(pcscf_t *p, su_home_t *home, const sip_t *sip)
+{
+    const sip_route_t *r = sip->sip_route;
+    char host[INET6_ADDRSTRLEN + 2];
+    uint8_t buf[16];
+    if (!r)
+        return url_as_string(home, sip->sip_request->rq_url);
+    snprintf(host, sizeof host, "%s", r->r_url->url_host ? r->r_url->url_host : "");
+    if (host[0] == '[') {
+        memmove(host, host + 1, strlen(host));
+        host[strcspn(host, "]")] = '\0';
+    }
+    if (inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1)
+        return url_as_string(home, r->r_url);
+    return NULL;
+}
+
+void pcscf_forward_ack(pcscf_t *p, msg_t *msg, sip_t *sip)
+{
+    pcscf_route_consume(p->self, msg, sip);
+    if (!pcscf_in_dialog(sip) || !max_forwards_step(msg, sip)) {
+        msg_destroy(msg); /* an ACK for a non-2xx nta did not match: nowhere to go */
+        return;
+    }
+    su_home_t home[1] = {SU_HOME_INIT(home)};
+    const char *hop = dialog_hop(p, home, sip);
+    if (!hop)
+        hop = p->scscf_hop;
+    nta_msg_tsend(p->agent, msg, hop ? URL_STRING_MAKE(hop) : NULL, TAG_END());
+    su_home_deinit(home);
+}
+
+/* The Service-Route in front of whatever Route the UE left, unless the UE put it there
+ * itself (TS 24.229 §5.2.6.3.3: once). */
+static void add_service_route(pcscf_txn_t *t, msg_t *msg, sip_t *fs, const char *const *sr,
+                              size_t nsr)
+{
+    if (pcscf_route_starts_with(fs, sr, nsr, t->home))
+        return;
+    for (size_t i = nsr; i-- > 0;) {
+        sip_route_t *r = sip_route_format(msg_home(msg), "<%s>", sr[i]);
+        if (r)
+            msg_header_insert(msg, (msg_pub_t *)fs, (msg_header_t *)r);
+    }
+}
+
+/* Originating requests: an initial one follows the Service-Route learned at registration,
+ * one inside a dialog its route set; dialog-creating ones are Record-Routed; each carries
+ * the identity asserted for the UE (identity.c). */
 static int edit_originating(pcscf_txn_t *t, const sip_t *sip, msg_t *msg, sip_t *fs,
                             const char **hop, pcscf_err_t *err)
 {
@@ -104,15 +157,20 @@ static int edit_originating(pcscf_txn_t *t, const sip_t *sip, msg_t *msg, sip_t 
         *err = PCSCF_ERR_NOT_REGISTERED;
         return -1;
     }
-    for (size_t i = nsr; i-- > 0;) {
-        sip_route_t *r = sip_route_format(msg_home(msg), "<%s>", sr[i]);
-        if (r)
-            msg_header_insert(msg, (msg_pub_t *)fs, (msg_header_t *)r);
-    }
+    if (pcscf_in_dialog(fs))
+        *hop = dialog_hop(t->p, t->home, fs);
+    else
+        add_service_route(t, msg, fs, sr, nsr);
+    if (pcscf_dialog_creating(fs) && pcscf_record_route(msg, fs, t->p->rr_uri) != 0)
+        return -1; /* *err stays "internal" */
+    const char *const *assoc = NULL;
+    size_t nassoc = pcscf_cache_assoc(t->p->cache, impu, &assoc);
+    const char *id = pcscf_asserted_identity(t->home, fs, assoc, nassoc, impu);
     pcscf_unknown_remove(msg, fs, "P-Preferred-Identity");
     pcscf_unknown_remove(msg, fs, "P-Asserted-Identity");
-    msg_header_add_format(msg, (msg_pub_t *)fs, sip_unknown_class, "P-Asserted-Identity: <%s>",
-                          impu);
+    msg_header_add_format(msg, (msg_pub_t *)fs, sip_unknown_class, "P-Asserted-Identity: <%s>", id);
+    if (t->p->sec_agree == PCSCF_SEC_AGREE_OFF)
+        pcscf_sec_agree_strip(msg, fs);
     return 0;
 }
 
@@ -123,6 +181,8 @@ static int edit_terminating(pcscf_txn_t *t, const sip_t *sip, msg_t *msg, sip_t 
 {
     char alias[128];
     url_t *ruri = fs->sip_request->rq_url;
+    if (pcscf_dialog_creating(fs) && pcscf_record_route(msg, fs, t->p->rr_uri) != 0)
+        return -1;
     if (!ruri->url_params || url_param(ruri->url_params, "alias", alias, sizeof alias) <= 0)
         return 0;
     char *port = strchr(alias, '~'), *tp = port ? strchr(port + 1, '~') : NULL;

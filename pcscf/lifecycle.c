@@ -1,6 +1,7 @@
 /* Creating and destroying the P-CSCF: names and headers derived from the settings, the
  * nta agent and its sockets, the default leg and the cache's expiry sweep. */
 #include "core.h"
+#include "regsub.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -26,6 +27,7 @@ static void on_sweep(su_root_magic_t *magic, su_timer_t *timer, su_timer_arg_t *
     size_t gone = pcscf_cache_expire(p->cache);
     if (gone)
         IMS_INFO("%zu binding(s) expired", gone);
+    pcscf_regsub_tick(p->regsub);
     pcscf_ipsec_sip_sweep(p);
     ims_loop_trim_tick(&p->trim, p->agent);
 }
@@ -124,10 +126,13 @@ static int create_agent(pcscf_t *p, const pcscf_conf_t *conf, const char *host, 
     if (t1x64 > 32000)
         t1x64 = 32000;
     p->agent =
-        nta_agent_create(p->root, URL_STRING_MAKE(contact), NULL, NULL, NTATAG_SERVER_RPORT(2),
+        /* No default leg: pcscf_intake sees every new request before nta keeps any state.
+         * CANCEL_487(0): the 487 of a cancelled INVITE comes from downstream. */
+        nta_agent_create(p->root, URL_STRING_MAKE(contact), pcscf_intake, p, NTATAG_SERVER_RPORT(2),
                          NTATAG_CLIENT_RPORT(1), NTATAG_USE_NAPTR(0), NTATAG_USE_SRV(0),
-                         NTATAG_UA(0), NTATAG_BAD_REQ_MASK(0), NTATAG_SIP_T1X64((unsigned)t1x64),
-                         NTATAG_SIP_T4(1000), TPTAG_UDP_RMEM(4 << 20), TAG_END());
+                         NTATAG_UA(0), NTATAG_BAD_REQ_MASK(0), NTATAG_CANCEL_487(0),
+                         NTATAG_SIP_T1X64((unsigned)t1x64), NTATAG_SIP_T4(1000),
+                         TPTAG_UDP_RMEM(4 << 20), TAG_END());
     if (!p->agent) {
         snprintf(err, errlen, "cannot bind SIP %s (UDP+TCP): %s", conf->sip, strerror(errno));
         return errno ? errno : EADDRINUSE;
@@ -141,19 +146,18 @@ static int create_agent(pcscf_t *p, const pcscf_conf_t *conf, const char *host, 
         if (p->udp_fd[i] >= 0)
             setsockopt(p->udp_fd[i], SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
     }
+    p->rr_uri = su_sprintf(p->home, "sip:%s:%u;lr", p->warn_host, port);
+    if (pcscf_sec_agree_parse(conf->sec_agree ? conf->sec_agree : "optional", &p->sec_agree))
+        p->sec_agree = PCSCF_SEC_AGREE_OPTIONAL; /* settings.c refused it already */
     if (ims_loop_tcp_idle(p->agent, conf->tcp_idle_s) != 0)
         IMS_WARN("could not set the TCP idle timeout (--tcp-idle)");
     return 0;
 }
 
-/* The default leg takes every request; the sweep expires cached bindings each second. */
+/* The sweep expires cached bindings each second (requests reach pcscf_intake through the
+ * agent's message callback). */
 static int start_serving(pcscf_t *p, char *err, size_t errlen)
 {
-    p->leg = nta_leg_tcreate(p->agent, pcscf_on_request, p, NTATAG_NO_DIALOG(1), TAG_END());
-    if (!p->leg) {
-        snprintf(err, errlen, "cannot create the SIP default leg");
-        return ENOMEM;
-    }
     p->sweep = su_timer_create(su_root_task(p->root), 1000);
     if (!p->sweep || su_timer_set_for_ever(p->sweep, on_sweep, p) != 0) {
         snprintf(err, errlen, "cannot create the expiry timer");
@@ -209,6 +213,10 @@ int pcscf_create(su_root_t *root, const pcscf_conf_t *conf, pcscf_t **out, char 
         (rc = pcscf_ipsec_sip_start(p, conf, host, adv, err, errlen)) ||
         (rc = start_serving(p, err, errlen)))
         goto fail;
+    if (conf->reg_subscribe && (rc = pcscf_regsub_create(p, &p->regsub)) != 0) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     IMS_INFO("SIP on %s (UDP+TCP), S-CSCF %s -> %s, Path <%s>, timeout %ld ms, max pending %llu",
              conf->sip, conf->scscf, p->scscf_hop ? p->scscf_hop : "(unresolved)", p->path,
              p->timeout_ms, (unsigned long long)p->max_pending);
@@ -231,6 +239,7 @@ void pcscf_destroy(pcscf_t *p)
     }
     if (p->sweep)
         su_timer_destroy(p->sweep);
+    pcscf_regsub_destroy(p->regsub); /* its SUBSCRIBEs in flight go before the agent */
     if (p->leg)
         nta_leg_destroy(p->leg);
     if (p->agent)
@@ -248,4 +257,9 @@ pcscf_cache_t *pcscf_cache(pcscf_t *p)
 const pcscf_stats_t *pcscf_stats(pcscf_t *p)
 {
     return &p->stats;
+}
+
+struct pcscf_regsub *pcscf_regsub(pcscf_t *p)
+{
+    return p->regsub;
 }

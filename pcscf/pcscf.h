@@ -6,6 +6,9 @@
 #ifndef SU_ROOT_MAGIC_T
 #define SU_ROOT_MAGIC_T struct pcscf
 #endif
+#ifndef NTA_AGENT_MAGIC_T
+#define NTA_AGENT_MAGIC_T struct pcscf
+#endif
 #ifndef NTA_LEG_MAGIC_T
 #define NTA_LEG_MAGIC_T struct pcscf
 #endif
@@ -51,6 +54,7 @@ typedef struct pcscf_conf {
     long ipsec_port_c;        /* protected client port (0: picked at start) */
     long ipsec_port_s;        /* protected server port (0: picked at start) */
     const char *ipsec_ifname; /* TUN device name (NULL: imsesp%d) */
+    bool reg_subscribe;       /* subscribe to the reg event of every UE registered (regsub.c) */
 } pcscf_conf_t;
 
 typedef struct pcscf pcscf_t;
@@ -79,6 +83,8 @@ typedef struct pcscf_stats {
     uint64_t overload_rejected;     /* requests answered 503: --max-pending or --max-queue-ms */
 } pcscf_stats_t;
 const pcscf_stats_t *pcscf_stats(pcscf_t *p);
+/* The reg event subscriber (regsub.h), NULL with --reg-subscribe off. */
+struct pcscf_regsub *pcscf_regsub(pcscf_t *p);
 
 /* ---- reply table (reply.c): every status the P-CSCF generates itself ---- */
 
@@ -104,6 +110,8 @@ typedef enum {
     PCSCF_ERR_SEC_VERIFY,
     PCSCF_ERR_NOT_PROTECTED,
     PCSCF_ERR_IPSEC_FAILED,
+    PCSCF_ERR_BAD_EXTENSION, /* Proxy-Require names a tag we do not support */
+    PCSCF_ERR_BODY_SHORT,    /* Content-Length above the body received */
     PCSCF_ERR_COUNT
 } pcscf_err_t;
 
@@ -154,6 +162,35 @@ void pcscf_unknown_remove(msg_t *msg, sip_t *sip, const char *name);
 /* First value of an unknown header, NULL when absent. */
 const char *pcscf_unknown_get(const sip_t *sip, const char *name);
 
+/* ---- request checks before any transaction exists (conform.c) ---- */
+
+/* The reply-table entry a malformed request gets (unparsable or duplicate header, bad port,
+ * unusable To), or PCSCF_ERR_COUNT when it is well formed. */
+pcscf_err_t pcscf_precheck(const sip_t *sip);
+/* Option tags of Proxy-Require we do not support, written as "a, b" into out; returns the
+ * entry to answer with (PCSCF_ERR_COUNT: none unsupported). */
+pcscf_err_t pcscf_option_tags(const sip_t *sip, char *out, size_t outlen);
+/* --sec-agree off: removes sec-agree from Require/Proxy-Require and the Security-* headers. */
+void pcscf_sec_agree_strip(msg_t *msg, sip_t *sip);
+
+/* ---- identity.c ---- */
+
+/* The URI to put in P-Asserted-Identity for sip from a UE registered as impu with the
+ * associated URIs assoc (TS 24.229 §5.2.6.3.3). Points into assoc or is impu. */
+const char *pcscf_asserted_identity(su_home_t *home, const sip_t *sip, const char *const *assoc,
+                                    size_t nassoc, const char *impu);
+
+/* ---- dialog.c ---- */
+
+/* A To tag: the request belongs to a dialog and follows its route set. */
+bool pcscf_in_dialog(const sip_t *sip);
+/* INVITE, SUBSCRIBE, REFER or NOTIFY outside a dialog: Record-Routed. */
+bool pcscf_dialog_creating(const sip_t *sip);
+/* Inserts Record-Route: <uri> on top; 0 or -1. */
+int pcscf_record_route(msg_t *msg, sip_t *sip, const char *uri);
+/* True when the Route set begins with the n URIs (compared by user, host and port). */
+bool pcscf_route_starts_with(const sip_t *sip, const char *const *uris, size_t n, su_home_t *home);
+
 /* ---- registration cache (reg_cache.c) ---- */
 
 typedef struct pcscf_cache pcscf_cache_t;
@@ -193,6 +230,8 @@ bool pcscf_cache_lookup(pcscf_cache_t *c, const char *src_ip, uint16_t src_port,
                         const char *identity, const char *const **service_route, size_t *nsr,
                         const char **impu);
 
+/* The P-Associated-URI set stored for impu (owned by the cache until the next change). */
+size_t pcscf_cache_assoc(pcscf_cache_t *c, const char *impu, const char *const **assoc);
 size_t pcscf_cache_count(pcscf_cache_t *c, size_t *nbindings);
 /* {"items":[...], "total":N} or one item (impu != NULL; NULL when unknown). */
 json_t *pcscf_cache_json(pcscf_cache_t *c, const char *impu);

@@ -1,7 +1,8 @@
-/* Requests arriving at the P-CSCF: the checks every request passes, overload shedding,
- * keep-alive OPTIONS answered here, and the choice of pipeline (REGISTER, originating,
- * terminating). */
+/* Requests arriving at the P-CSCF: nta's message callback (malformed requests and
+ * unsupported option tags answered statelessly, RFC 3581 received), overload shedding,
+ * keep-alive OPTIONS answered here, and the choice of pipeline. */
 #include "core.h"
+#include "regsub.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -14,26 +15,8 @@
 
 #include "ims/log.h"
 #include "ims/sip.h"
+#include "ims/sip_conform.h"
 #include "ims/util.h"
-
-/* To must name a SIP user (or a tel: number for requests other than REGISTER). */
-static bool to_ok(const url_t *u)
-{
-    return (u->url_type == url_sip || u->url_type == url_sips) ? u->url_host != NULL
-                                                               : u->url_type == url_tel;
-}
-
-/* Every Contact and Route port must be a real one (1..65535). */
-static bool ports_ok(const sip_t *sip)
-{
-    for (const sip_contact_t *m = sip->sip_contact; m; m = m->m_next)
-        if (!ims_sip_url_port_ok(m->m_url))
-            return false;
-    for (const sip_route_t *r = sip->sip_route; r; r = r->r_next)
-        if (!ims_sip_url_port_ok(r->r_url))
-            return false;
-    return true;
-}
 
 /* The 100 Trying SPEC §4 asks for, sent at once: written straight onto our UDP socket
  * when possible (reply.c says why), else by nta. */
@@ -143,24 +126,8 @@ static void shed(pcscf_t *p, nta_incoming_t *irq)
     }
 }
 
-/* The first failed check names what the sender hears; PCSCF_ERR_COUNT when all pass. */
-static pcscf_err_t check_request(const sip_t *sip)
-{
-    /* A singleton header (To, CSeq, Max-Forwards...) given twice: which one counts is
-     * ambiguous, so the request is refused rather than forwarded with either. */
-    if (ims_sip_duplicate_header(sip))
-        return PCSCF_ERR_DUPLICATE_HEADER;
-    if (ims_sip_header_error(sip, "Contact"))
-        return PCSCF_ERR_BAD_CONTACT;
-    if (!ports_ok(sip))
-        return PCSCF_ERR_BAD_PORT;
-    if (!sip->sip_to || !to_ok(sip->sip_to->a_url) || ims_sip_header_error(sip, "To"))
-        return PCSCF_ERR_BAD_TO;
-    if (ims_sip_header_error(sip, "From") || ims_sip_header_error(sip, "Route") ||
-        ims_sip_header_error(sip, "Max-Forwards") || ims_sip_header_error(sip, "Expires"))
-        return PCSCF_ERR_BAD_REQUEST;
-    return PCSCF_ERR_COUNT;
-}
+/* What the chain (this P-CSCF and the S-CSCF behind it) handles; docs/troubleshooting.md. */
+#define PCSCF_ALLOW "REGISTER, OPTIONS, SUBSCRIBE"
 
 /* OPTIONS to the P-CSCF itself (no Route elsewhere) is a keep-alive: answered here. */
 static bool is_keepalive(pcscf_t *p, const sip_t *sip)
@@ -176,9 +143,7 @@ static bool is_keepalive(pcscf_t *p, const sip_t *sip)
 static void answer_keepalive(pcscf_t *p, pcscf_txn_t *t)
 {
     p->stats.options_answered++;
-    nta_incoming_treply(t->irq, SIP_200_OK,
-                        SIPTAG_ALLOW_STR("REGISTER, OPTIONS, INVITE, ACK, BYE, CANCEL, "
-                                         "MESSAGE, SUBSCRIBE, NOTIFY"),
+    nta_incoming_treply(t->irq, SIP_200_OK, SIPTAG_ALLOW_STR(PCSCF_ALLOW),
                         SIPTAG_SUPPORTED_STR("path"), SIPTAG_ACCEPT_STR("application/sdp"),
                         TAG_END());
     pcscf_txn_log(t, 200, "OK");
@@ -189,11 +154,15 @@ static void answer_keepalive(pcscf_t *p, pcscf_txn_t *t)
 static void dispatch(pcscf_t *p, pcscf_txn_t *t, const sip_t *sip, msg_t *orig)
 {
     bool invite = sip->sip_request->rq_method == sip_method_invite;
+    int status;
     if (sip->sip_request->rq_method == sip_method_register) {
         send_trying(p, t, sip, orig, t->tcp);
         pcscf_forward(t, sip, orig, &pcscf_pipe_register);
     } else if (is_keepalive(p, sip)) {
         answer_keepalive(p, t);
+    } else if ((status = pcscf_regsub_notify(p->regsub, t->irq, sip)) != 0) {
+        pcscf_txn_log(t, status, "reg event NOTIFY");
+        pcscf_txn_free(t);
     } else if (pcscf_ipsec_sip_refuse(p, t)) {
         pcscf_txn_fail(t, PCSCF_ERR_NOT_PROTECTED);
     } else if (sip->sip_max_forwards && sip->sip_max_forwards->mf_count == 0) {
@@ -219,28 +188,23 @@ static void refuse(pcscf_t *p, nta_incoming_t *irq, pcscf_err_t e)
     nta_incoming_destroy(irq);
 }
 
-int pcscf_on_request(pcscf_t *p, nta_leg_t *leg, nta_incoming_t *irq, const sip_t *sip)
+/* A request on its new server transaction (the checks of pcscf_intake passed). */
+static void on_request(pcscf_t *p, nta_incoming_t *irq, const sip_t *sip)
 {
     char src_ip[INET6_ADDRSTRLEN];
     uint16_t src_port;
     bool tcp;
     pcscf_txn_t *t = NULL;
 
-    p->stats.requests++;
-    if (!sip || !sip->sip_request) {
-        refuse(p, irq, PCSCF_ERR_BAD_REQUEST);
-        return 0;
-    }
-    if (sip->sip_request->rq_method == sip_method_ack)
-        return 0; /* ACKs of our own errors are absorbed by nta; nothing else to do */
     if (sip->sip_request->rq_method == sip_method_cancel) {
+        /* A CANCEL matching a pending request is answered by nta and reaches the txn. */
         refuse(p, irq, PCSCF_ERR_NO_TRANSACTION);
-        return 0;
+        return;
     }
     /* Checked before any copy or allocation, so shedding stays cheap. */
     if (sip->sip_request->rq_method == sip_method_register && overloaded(p, sip)) {
         shed(p, irq);
-        return 0;
+        return;
     }
     msg_t *orig = nta_incoming_getrequest(irq);
     if (orig) {
@@ -251,13 +215,56 @@ int pcscf_on_request(pcscf_t *p, nta_leg_t *leg, nta_incoming_t *irq, const sip_
         msg_destroy(orig);
         p->stats.local_errors++;
         refuse(p, irq, PCSCF_ERR_INTERNAL);
+        return;
+    }
+    dispatch(p, t, sip, orig);
+    msg_destroy(orig);
+}
+
+/* What a request is refused with before any transaction exists (PCSCF_ERR_COUNT: none);
+ * extra gets the Unsupported line of a 420. */
+static pcscf_err_t refusal(pcscf_t *p, const sip_t *sip, char *extra, size_t len)
+{
+    char tags[256];
+    pcscf_err_t e = pcscf_precheck(sip);
+    extra[0] = '\0';
+    if (e == PCSCF_ERR_COUNT && sip->sip_request->rq_method != sip_method_cancel &&
+        (e = pcscf_option_tags(sip, tags, sizeof tags)) != PCSCF_ERR_COUNT)
+        snprintf(extra, len, "Unsupported: %s\r\n", tags);
+    return e;
+}
+
+int pcscf_intake(pcscf_t *p, nta_agent_t *agent, msg_t *msg, sip_t *sip)
+{
+    char src_ip[INET6_ADDRSTRLEN], extra[300];
+    uint16_t src_port;
+    bool tcp;
+
+    if (!sip || !sip->sip_request) {
+        msg_destroy(msg); /* a response no client transaction of ours expects */
         return 0;
     }
-    pcscf_err_t e = check_request(sip);
-    if (e != PCSCF_ERR_COUNT)
-        pcscf_txn_fail(t, e);
-    else
-        dispatch(p, t, sip, orig);
-    msg_destroy(orig);
+    p->stats.requests++;
+    ims_sip_source(msg, src_ip, sizeof src_ip, &src_port, &tcp);
+    if (ims_sip_via_received(msg, sip->sip_via, src_ip) < 0) {
+        msg_destroy(msg);
+        return 0;
+    }
+    if (sip->sip_request->rq_method == sip_method_ack) {
+        pcscf_forward_ack(p, msg, sip);
+        return 0;
+    }
+    pcscf_err_t e = refusal(p, sip, extra, sizeof extra);
+    if (e != PCSCF_ERR_COUNT) {
+        const pcscf_reply_t *r = pcscf_reply_get(e);
+        p->stats.local_errors++;
+        IMS_INFO("%s from %s -> %d %s (stateless)", sip->sip_request->rq_method_name, src_ip,
+                 r->status, r->phrase);
+        ims_sip_reply_stateless(agent, msg, r->status, r->phrase, p->warn_host, r->warning, extra);
+        return 0;
+    }
+    nta_incoming_t *irq = nta_incoming_create(agent, NULL, msg, sip, TAG_END());
+    if (irq)
+        on_request(p, irq, sip);
     return 0;
 }

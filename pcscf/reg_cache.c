@@ -340,6 +340,13 @@ bool pcscf_cache_remove(pcscf_cache_t *c, const char *impu)
     return true;
 }
 
+size_t pcscf_cache_assoc(pcscf_cache_t *c, const char *impu, const char *const **assoc)
+{
+    const reg_t *r = pcscf_cache_reg_find(c, impu);
+    *assoc = r ? (const char *const *)r->assoc : NULL;
+    return r ? r->nassoc : 0;
+}
+
 size_t pcscf_cache_count(pcscf_cache_t *c, size_t *nbindings)
 {
     /* kept up to date by every change: a /metrics scrape no longer walks the cache */

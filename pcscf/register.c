@@ -1,6 +1,7 @@
 /* REGISTER through the P-CSCF: the edits on the way to the S-CSCF (NAT alias, Path,
  * P-Visited-Network-ID) and what a 2xx teaches the registration cache. */
 #include "core.h"
+#include "regsub.h"
 
 #include <stddef.h>
 #include <stdlib.h>
@@ -70,6 +71,8 @@ static int edit_register(pcscf_txn_t *t, const sip_t *sip, msg_t *msg, sip_t *fs
         msg_header_add_make(msg, (msg_pub_t *)fs, sip_supported_class, "path");
     pcscf_unknown_remove(msg, fs, "P-Visited-Network-ID");
     msg_header_add_dup(msg, (msg_pub_t *)fs, p->visited_hdr);
+    if (p->sec_agree == PCSCF_SEC_AGREE_OFF)
+        pcscf_sec_agree_strip(msg, fs);
     return 0;
 }
 
@@ -168,4 +171,7 @@ void pcscf_register_remember(pcscf_txn_t *t, const sip_t *rs)
     pcscf_cache_update(t->p->cache, impu, t->impi, (const char *const *)assoc, nassoc,
                        (const char *const *)sr, nsr, t->p->path, mine, mine ? t->ncontacts : 0,
                        (const char *const *)live, live_exp, nlive);
+    /* TS 24.229 §5.2.3: the P-CSCF watches every registration it forwarded */
+    if (nlive)
+        pcscf_regsub_start(t->p->regsub, impu);
 }

@@ -65,6 +65,12 @@ static const pcscf_reply_t replies[PCSCF_ERR_COUNT] = {
                                  0},
     [PCSCF_ERR_IPSEC_FAILED] = {500, "Server Internal Error - IPsec Unavailable",
                                 "the P-CSCF could not install the security associations", 0},
+    [PCSCF_ERR_BAD_EXTENSION] = {420, "Bad Extension",
+                                 "Proxy-Require names an option tag this P-CSCF does not "
+                                 "support (listed in Unsupported)",
+                                 0},
+    [PCSCF_ERR_BODY_SHORT] = {400, "Bad Request - Content-Length Mismatch",
+                              "Content-Length is larger than the body the message carried", 0},
 };
 
 const pcscf_reply_t *pcscf_reply_get(pcscf_err_t e)

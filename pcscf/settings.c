@@ -1,8 +1,10 @@
 /* The P-CSCF's settings: the flag/environment table, the checks made before anything
  * starts (log level, status API exposure), and the proxy's configuration drawn from them. */
 #include "pcscf.h"
+#include "ipsec.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "ims/cfg.h"
 #include "ims/daemon.h"
@@ -41,6 +43,10 @@ static const ims_cfg_opt_t opts[] = {
     {"tcp-idle", "PCSCF_TCP_IDLE", IMS_CFG_INT, "3600", 0, 86400,
      "seconds after which an idle SIP TCP connection is closed (0: never); bounds half-open "
      "and abandoned connections (a UE re-registering over TCP keeps its connection busy)",
+     false},
+    {"reg-subscribe", "PCSCF_REG_SUBSCRIBE", IMS_CFG_STR, "on", 0, 0,
+     "on: subscribe to the reg event of every UE registered through us (TS 24.229 5.2.3) "
+     "and drop its registration when the S-CSCF ends it; off: do not",
      false},
     {"token", "PCSCF_TOKEN", IMS_CFG_STR, NULL, 0, 0,
      "bearer token required for DELETE on the status API", true},
@@ -97,6 +103,12 @@ int pcscf_settings_load(int argc, char **argv, pcscf_settings_t *s)
         pcscf_settings_free(s);
         return 2;
     }
+    const char *rsub = ims_cfg_str(cfg, "reg-subscribe");
+    if (strcmp(rsub, "on") != 0 && strcmp(rsub, "off") != 0) {
+        fprintf(stderr, "pcscf: --reg-subscribe %s is not on or off\n", rsub);
+        pcscf_settings_free(s);
+        return 2;
+    }
     s->http = ims_cfg_str(cfg, "http");
     s->token = ims_cfg_str(cfg, "token");
     s->state = ims_cfg_str(cfg, "state");
@@ -111,6 +123,7 @@ int pcscf_settings_load(int argc, char **argv, pcscf_settings_t *s)
         .max_pending = ims_cfg_int(cfg, "max-pending"),
         .max_queue_ms = ims_cfg_int(cfg, "max-queue-ms"),
         .tcp_idle_s = ims_cfg_int(cfg, "tcp-idle"),
+        .reg_subscribe = strcmp(rsub, "on") == 0,
         .sec_agree = ims_cfg_str(cfg, "sec-agree"),
         .ipsec_alg = ims_cfg_str(cfg, "ipsec-alg"),
         .ipsec_ealg = ims_cfg_str(cfg, "ipsec-ealg"),
@@ -119,6 +132,13 @@ int pcscf_settings_load(int argc, char **argv, pcscf_settings_t *s)
         .ipsec_ifname = ims_cfg_str(cfg, "ipsec-ifname"),
     };
     s->conf.naliases = ims_cfg_list(cfg, "alias", &s->conf.aliases);
+    pcscf_sec_agree_t mode;
+    if (pcscf_sec_agree_parse(ims_cfg_str(cfg, "sec-agree"), &mode) != 0) {
+        fprintf(stderr, "pcscf: --sec-agree %s is not off, optional or required\n",
+                ims_cfg_str(cfg, "sec-agree"));
+        pcscf_settings_free(s);
+        return 2;
+    }
     return 0;
 }
 

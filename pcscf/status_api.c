@@ -1,12 +1,14 @@
 /* The P-CSCF status API served on the loop thread: registrations it remembers,
  * Prometheus metrics (every family with HELP and TYPE) and the health check. */
 #include "core.h"
+#include "regsub.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ims/console.h"
 #include "ims/http_server.h"
 #include "ims/loop.h"
 #include "ims/util.h"
@@ -46,11 +48,19 @@ static bool metrics_write(char *buf, size_t cap, const metric_t *m, size_t n)
 #define C "counter"
 #define G "gauge"
 
+/* Over 80 lines on purpose: it is one table of every metric family (name, type, HELP,
+ * value), and a family split from its HELP line would drift. */
 static void metrics(pcscf_t *p, ims_http_resp_t *resp)
 {
     const pcscf_stats_t *s = pcscf_stats(p);
     const pcscf_state_stats_t *ss = pcscf_cache_state_stats(pcscf_cache(p));
     size_t nb = 0, nr = pcscf_cache_count(pcscf_cache(p), &nb);
+    static const pcscf_regsub_stats_t off;
+    const pcscf_regsub_stats_t *rs = pcscf_regsub(p) ? pcscf_regsub_stats(pcscf_regsub(p)) : &off;
+    static const char rsf[] = "reg event SUBSCRIBEs sent (initial and refresh), and those that "
+                              "failed.";
+    static const char rnf[] = "reg event NOTIFYs received: in our dialogs, and for dialogs we "
+                              "do not have (answered 481).";
     static const char fwd[] = "Requests forwarded: REGISTER and other toward the S-CSCF, "
                               "terminating from the S-CSCF toward a UE.";
     static const char scf[] = "S-CSCF timeouts and transport failures.";
@@ -85,6 +95,14 @@ static void metrics(pcscf_t *p, ims_http_resp_t *resp)
         {"pcscf_overload_rejected_total", C,
          "Requests answered 503 because --max-pending or --max-queue-ms was reached.", NULL,
          s->overload_rejected},
+        {"pcscf_reg_subscriptions", G, "reg event subscriptions of the P-CSCF with a 2xx.", NULL,
+         rs->active},
+        {"pcscf_reg_subscribe_total", C, rsf, "result=\"sent\"", rs->subscribes},
+        {"pcscf_reg_subscribe_total", C, rsf, "result=\"failed\"", rs->refused},
+        {"pcscf_reg_notify_total", C, rnf, "dialog=\"ours\"", rs->notifies},
+        {"pcscf_reg_notify_total", C, rnf, "dialog=\"unknown\"", rs->stale},
+        {"pcscf_reg_dropped_total", C, "Registrations dropped because the S-CSCF said they ended.",
+         NULL, rs->dropped},
         {"pcscf_state_enabled", G, "1 when the registration cache persists to --state.", NULL,
          ss->enabled ? 1 : 0},
         {"pcscf_state_restored_registrations", G, "Registrations reloaded from --state at start.",
@@ -152,6 +170,9 @@ static void registration_one(pcscf_t *p, const ims_http_req_t *req, ims_http_res
     }
     if (get) {
         json_t *j = pcscf_cache_json(pcscf_cache(p), impu);
+        json_t *sub = j ? pcscf_regsub_json(pcscf_regsub(p), impu) : NULL;
+        if (sub) /* our reg event subscription for it (--reg-subscribe on) */
+            json_object_set_new(j, "reg_subscription", sub);
         if (!j)
             ims_http_resp_error(resp, 404, "not_found", "no registration for %s at this P-CSCF",
                                 impu);
@@ -209,6 +230,8 @@ void pcscf_status_handle(void *ctx, const ims_http_req_t *req, ims_http_resp_t *
             routes[i].handle(p, req, resp);
         return;
     }
+    if (ims_console_serve(req, resp, NULL)) /* the web console; its settings are the HSS's */
+        return;
     if (strncmp(req->path, prefix, sizeof prefix - 1) == 0) {
         registration_one(p, req, resp, req->path + sizeof prefix - 1, get);
         return;

@@ -14,6 +14,15 @@
 #include "ims/log.h"
 #include "ims/util.h"
 
+/* nta answered a CANCEL of this pending request 200 itself; it goes downstream too, and the
+ * final answer that comes back (487) is relayed like any other (RFC 3261 §16.10). */
+static int on_cancel(pcscf_txn_t *t, nta_incoming_t *irq, const sip_t *sip)
+{
+    if (sip && sip->sip_request && sip->sip_request->rq_method == sip_method_cancel && t->orq)
+        nta_outgoing_tcancel(t->orq, NULL, NULL, TAG_END());
+    return 0;
+}
+
 pcscf_txn_t *pcscf_txn_new(pcscf_t *p, nta_incoming_t *irq, const sip_t *sip, const char *src_ip,
                            uint16_t src_port, bool tcp)
 {
@@ -37,6 +46,7 @@ pcscf_txn_t *pcscf_txn_new(pcscf_t *p, nta_incoming_t *irq, const sip_t *sip, co
     t->src_port = src_port;
     t->tcp = tcp;
     t->toward = PCSCF_TOWARD_SCSCF;
+    nta_incoming_bind(irq, on_cancel, t);
     return t;
 }
 

@@ -11,6 +11,7 @@
 typedef struct scscf_pending {
     scscf_req_t rq;
     bool stale;
+    const char *why; /* static: why the credentials sent were re-challenged, or NULL */
 } pending_t;
 
 static void pending_done(pending_t *p)
@@ -84,6 +85,13 @@ static void send_401(pending_t *p, char *www)
     scscf_hb_put(&hb, "WWW-Authenticate: ");
     scscf_hb_put(&hb, www);
     scscf_hb_put(&hb, "\r\n");
+    if (p->why) { /* SPEC §4: a re-challenge says what was wrong with what was sent */
+        scscf_hb_put(&hb, "Warning: 399 ");
+        scscf_hb_put(&hb, p->rq.s->cfg.host);
+        scscf_hb_put(&hb, " \"");
+        scscf_hb_put(&hb, p->why);
+        scscf_hb_put(&hb, "\"\r\n");
+    }
     scscf_hb_put_path(&hb, p->rq.sip, home);
     su_home_deinit(home);
     if (hb.failed) {
@@ -157,7 +165,7 @@ static int add_resync(json_t *b, const uint8_t *rand, const char *auts)
 }
 
 void scscf_challenge(const scscf_req_t *rq, const char *username, bool stale, const uint8_t *rand,
-                     const char *auts)
+                     const char *auts, const char *why)
 {
     scscf_t *s = rq->s;
     pending_t *p = calloc(1, sizeof(*p));
@@ -165,6 +173,7 @@ void scscf_challenge(const scscf_req_t *rq, const char *username, bool stale, co
         return scscf_reply_error(rq, SCSCF_E_INTERNAL, NULL);
     p->rq = *rq;
     p->stale = stale;
+    p->why = why;
     s->pending++;
     json_t *b = json_pack("{s:s, s:s}", "impu", rq->impu, "realm", s->cfg.domain);
     if (b && username)

@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "ims/sip.h"
+#include "ims/sip_conform.h"
 #include "register.h"
 
 size_t scscf_max_contacts(const scscf_t *s)
@@ -123,6 +124,16 @@ static int auth_text(msg_auth_t const *a, char *out, size_t len)
     return w < len ? 0 : E2BIG;
 }
 
+/* RFC 2617 §3.2.2.5: the digest uri must name the Request-URI's resource. */
+static bool digest_uri_ok(const char *uri, url_t const *ru)
+{
+    su_home_t home[1] = {SU_HOME_INIT(home)};
+    url_t *u = url_make(home, uri);
+    bool ok = u && ims_sip_same_resource(u, ru);
+    su_home_deinit(home);
+    return ok;
+}
+
 scscf_err_t scscf_check_credentials(const scscf_req_t *rq, ims_digest_params_t *dp,
                                     scscf_creds_t *kind)
 {
@@ -141,6 +152,8 @@ scscf_err_t scscf_check_credentials(const scscf_req_t *rq, ims_digest_params_t *
     }
     if (dp->qop && *dp->qop && (!dp->nc || !dp->cnonce))
         return SCSCF_E_BAD_AUTH;
+    if (!digest_uri_ok(dp->uri, rq->sip->sip_request->rq_url))
+        return SCSCF_E_DIGEST_URI_MISMATCH;
     *kind = SCSCF_CREDS_OURS;
     return SCSCF_E_COUNT;
 }

@@ -304,6 +304,13 @@ void scscf_location_unbind(scscf_location_t *l, scscf_record_t *r, const scscf_b
     }
 }
 
+void scscf_location_set_expiry(scscf_location_t *l, scscf_record_t *r, const scscf_binding_t *b,
+                               int64_t expires_at)
+{
+    ((scscf_binding_t *)b)->expires_at = expires_at;
+    scscf_location_touched(l, r);
+}
+
 const char *scscf_record_impi(const scscf_record_t *r)
 {
     return r->impi;
@@ -322,6 +329,13 @@ const scscf_binding_t *scscf_record_bindings(const scscf_record_t *r)
 size_t scscf_record_binding_count(const scscf_record_t *r)
 {
     return r->nbindings;
+}
+
+size_t scscf_record_impus(const scscf_record_t *r, const char *const **impus, const bool **barred)
+{
+    *impus = (const char *const *)r->impus;
+    *barred = r->barred;
+    return r->nimpus;
 }
 
 scscf_record_t *scscf_location_first(scscf_location_t *l, scscf_location_iter_t *it)
@@ -373,17 +387,27 @@ static bool expire_bindings(scscf_location_t *l, scscf_record_t *r, int64_t now)
     return changed;
 }
 
+scscf_record_t *scscf_location_due(scscf_location_t *l, int64_t now)
+{
+    ims_heap_node_t *top = ims_heap_top(&l->heap);
+    return top && top->due <= now ? record_of_node(top) : NULL;
+}
+
+bool scscf_location_expire_record(scscf_location_t *l, scscf_record_t *r, int64_t now)
+{
+    if (expire_bindings(l, r, now))
+        scscf_location_touched(l, r);
+    else
+        heap_refile(l, r); /* filed too early: a binding was refreshed in place */
+    return r->bindings == NULL;
+}
+
 void scscf_location_expire(scscf_location_t *l, int64_t now, scscf_expired_cb cb, void *ctx)
 {
     /* Only records with a binding due are visited. Each visit leaves the record due
      * after now or removes it, so the loop ends. */
-    for (ims_heap_node_t *top; (top = ims_heap_top(&l->heap)) && top->due <= now;) {
-        scscf_record_t *r = record_of_node(top);
-        if (expire_bindings(l, r, now))
-            scscf_location_touched(l, r);
-        else
-            heap_refile(l, r); /* filed too early: a binding was refreshed in place */
-        if (!r->bindings) {
+    for (scscf_record_t *r; (r = scscf_location_due(l, now));) {
+        if (scscf_location_expire_record(l, r, now)) {
             if (cb)
                 cb(ctx, r);
             scscf_location_remove(l, r);

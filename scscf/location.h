@@ -69,12 +69,20 @@ int scscf_location_bind(scscf_location_t *loc, scscf_record_t *rec, const scscf_
  * record stays, even empty: removing it is the caller's decision (a SAR to send first). */
 void scscf_location_unbind(scscf_location_t *loc, scscf_record_t *rec, const scscf_binding_t *b);
 
+/* Gives binding b of rec a new expiry (the network shortening a registration). */
+void scscf_location_set_expiry(scscf_location_t *loc, scscf_record_t *rec, const scscf_binding_t *b,
+                               int64_t expires_at);
+
 const char *scscf_record_impi(const scscf_record_t *rec);
 /* The IMPU registered (the To of the REGISTER), or NULL (a record loaded without one). */
 const char *scscf_record_impu(const scscf_record_t *rec);
 /* The bindings in the order they were added (follow ->next); NULL when none. */
 const scscf_binding_t *scscf_record_bindings(const scscf_record_t *rec);
 size_t scscf_record_binding_count(const scscf_record_t *rec);
+/* The implicit registration set, in order, with each IMPU's barring; valid until rec
+ * changes. Returns its size. */
+size_t scscf_record_impus(const scscf_record_t *rec, const char *const **impus,
+                          const bool **barred);
 
 /* Iteration over records, oldest first. The current record may be removed. */
 typedef ims_map_iter_t scscf_location_iter_t;
@@ -87,6 +95,12 @@ size_t scscf_location_binding_count(scscf_location_t *loc);
  * removed. Costs O(log n) per record with a binding due, nothing for the others. */
 typedef void (*scscf_expired_cb)(void *ctx, scscf_record_t *rec);
 void scscf_location_expire(scscf_location_t *loc, int64_t now, scscf_expired_cb cb, void *ctx);
+/* The same one record at a time, for a caller that acts on each (the reg event tells its
+ * subscribers which bindings expired): the record with a binding due at now (NULL when
+ * none), then its due bindings dropped; true when none is left, and then removing the
+ * record is the caller's turn. Every call moves the record past now or empties it. */
+scscf_record_t *scscf_location_due(scscf_location_t *loc, int64_t now);
+bool scscf_location_expire_record(scscf_location_t *loc, scscf_record_t *rec, int64_t now);
 /* The earliest expires_at of any binding (INT64_MIN for a record without bindings),
  * INT64_MAX when the store is empty. */
 int64_t scscf_location_next_due(scscf_location_t *loc);
@@ -95,6 +109,14 @@ int64_t scscf_location_next_due(scscf_location_t *loc);
  * path ":memory:" (or empty) disables it. */
 int scscf_location_open_db(scscf_location_t *loc, const char *path, char *err, size_t errlen);
 int scscf_location_flush(scscf_location_t *loc);
+/* Other documents kept in the same file, by key (the reg event's subscriptions, table
+ * "documents"): load hands each stored one to cb; put writes doc under key, or deletes
+ * the row when doc is NULL, inside a transaction that commit ends (one per tick). Without
+ * a file all three do nothing. */
+void scscf_location_docs_load(scscf_location_t *loc, void (*cb)(void *ctx, const char *doc),
+                              void *ctx);
+void scscf_location_docs_put(scscf_location_t *loc, const char *key, const char *doc);
+int scscf_location_docs_commit(scscf_location_t *loc);
 
 /* JSON view of a record (the status API shape); impu NULL: the registered one. */
 json_t *scscf_record_json(const scscf_record_t *rec, const char *impu, int64_t now);

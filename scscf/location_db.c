@@ -19,6 +19,8 @@
  * at version 0 (unstamped): IF NOT EXISTS lets them through unchanged. */
 static const char *const migrations[] = {
     "CREATE TABLE IF NOT EXISTS registrations(impi TEXT PRIMARY KEY, doc TEXT NOT NULL)",
+    /* other documents by key: the reg event subscriptions */
+    "CREATE TABLE documents(key TEXT PRIMARY KEY, doc TEXT NOT NULL)",
 };
 
 static const ims_db_spec_t db_spec = {
@@ -36,7 +38,9 @@ static const ims_db_spec_t db_spec = {
 
 struct scscf_location_db {
     sqlite3 *db;
-    sqlite3_stmt *put, *del; /* prepared once at open */
+    sqlite3_stmt *put, *del;         /* prepared once at open */
+    sqlite3_stmt *doc_put, *doc_del; /* prepared at first use; a transaction open while in_docs */
+    bool in_docs;
 };
 
 static json_t *record_doc(const scscf_record_t *r)
@@ -129,8 +133,11 @@ void scscf_location_db_close(scscf_location_t *l)
 {
     if (!l->db)
         return;
+    scscf_location_docs_commit(l);
     sqlite3_finalize(l->db->put);
     sqlite3_finalize(l->db->del);
+    sqlite3_finalize(l->db->doc_put);
+    sqlite3_finalize(l->db->doc_del);
     sqlite3_close(l->db->db);
     free(l->db);
     l->db = NULL;
@@ -245,4 +252,61 @@ int scscf_location_flush(scscf_location_t *l)
     }
     l->ndirty = 0;
     return rc;
+}
+
+/* ---- other documents in the same file ---- */
+
+void scscf_location_docs_load(scscf_location_t *l, void (*cb)(void *ctx, const char *doc),
+                              void *ctx)
+{
+    sqlite3_stmt *st;
+    if (!l->db || sqlite3_prepare_v2(l->db->db, "SELECT doc FROM documents", -1, &st, NULL))
+        return;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        cb(ctx, (const char *)sqlite3_column_text(st, 0));
+    if (rc != SQLITE_DONE)
+        IMS_WARN("state file: reading the stored documents failed: %s", sqlite3_errmsg(l->db->db));
+    sqlite3_finalize(st);
+}
+
+void scscf_location_docs_put(scscf_location_t *l, const char *key, const char *doc)
+{
+    if (!l->db)
+        return;
+    scscf_location_db_t *d = l->db;
+    if (!d->doc_put &&
+        (sqlite3_prepare_v2(d->db, "INSERT OR REPLACE INTO documents(key, doc) VALUES(?,?)", -1,
+                            &d->doc_put, NULL) ||
+         sqlite3_prepare_v2(d->db, "DELETE FROM documents WHERE key = ?", -1, &d->doc_del, NULL))) {
+        IMS_WARN("state file: cannot prepare the document statements: %s", sqlite3_errmsg(d->db));
+        sqlite3_finalize(d->doc_put);
+        d->doc_put = NULL;
+        return;
+    }
+    if (!d->in_docs) {
+        if (sqlite3_exec(d->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+            return;
+        d->in_docs = true;
+    }
+    sqlite3_stmt *st = doc ? d->doc_put : d->doc_del;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    if (doc)
+        sqlite3_bind_text(st, 2, doc, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        IMS_WARN("state file: a document write failed: %s", sqlite3_errmsg(d->db));
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+int scscf_location_docs_commit(scscf_location_t *l)
+{
+    if (!l->db || !l->db->in_docs)
+        return 0;
+    l->db->in_docs = false;
+    if (sqlite3_exec(l->db->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+        return 0;
+    IMS_WARN("state file write failed: %s", sqlite3_errmsg(l->db->db));
+    sqlite3_exec(l->db->db, "ROLLBACK", NULL, NULL, NULL);
+    return EIO;
 }

@@ -76,9 +76,21 @@ size_t scscf_max_contacts(const scscf_t *s);
 
 /* Starts a MAR for rq (copied) and answers it from the HSS reply: 401 with a fresh nonce,
  * or the error the answer calls for. username may be NULL; with rand and auts the MAR asks
- * for resynchronisation. */
+ * for resynchronisation. why (a static sentence, or NULL for a first challenge) says in a
+ * Warning why the credentials sent were not usable (SPEC §4). */
 void scscf_challenge(const scscf_req_t *rq, const char *username, bool stale, const uint8_t *rand,
-                     const char *auts);
+                     const char *auts, const char *why);
+
+/* ---- methods.c: every request but REGISTER and ACK, and Require ---- */
+
+#define SCSCF_ALLOW "REGISTER, OPTIONS, SUBSCRIBE"
+/* True when u addresses the S-CSCF itself: no user part, and DOMAIN, scscf.DOMAIN or the
+ * --sip address. */
+bool scscf_is_me(const scscf_t *s, const url_t *u);
+/* Answers 420 with Unsupported and returns false when Require names a tag we lack. */
+bool scscf_require_ok(const scscf_req_t *rq);
+/* OPTIONS, SUBSCRIBE, CANCEL and every other method but REGISTER and ACK. */
+void scscf_methods_process(const scscf_req_t *rq);
 
 /* ---- save.c: the bindings of an authenticated REGISTER ---- */
 

@@ -5,7 +5,7 @@
 
 #include "ims/log.h"
 #include "ims/util.h"
-#include "register.h"
+#include "regevent.h"
 
 /* Answers 403 Too Many Failed Attempts when ue (with username, if given) is cooling down. */
 static bool cooling_down(const scscf_req_t *rq, const char *ue, const char *username)
@@ -42,12 +42,21 @@ static void authenticate(const scscf_req_t *rq, const ims_digest_params_t *dp, c
         scscf_guard_succeeded(s->guard, ue, dp->username, ims_now_ms());
         return scscf_save(rq, m);
     case SCSCF_AUTH_UNKNOWN_NONCE:
+        return scscf_challenge(rq, dp->username, false, NULL, NULL,
+                               "The nonce is unknown here (never issued, or dropped after its "
+                               "lifetime); answer this new challenge");
     case SCSCF_AUTH_REPLAY:
-        return scscf_challenge(rq, dp->username, false, NULL, NULL);
+        return scscf_challenge(rq, dp->username, false, NULL, NULL,
+                               "The nc was not above the last one used with this nonce (a "
+                               "replay); answer this new challenge");
     case SCSCF_AUTH_STALE:
-        return scscf_challenge(rq, dp->username, true, NULL, NULL);
+        return scscf_challenge(rq, dp->username, true, NULL, NULL,
+                               "The nonce has expired (stale=true): the credentials were right, "
+                               "answer again with the new nonce");
     case SCSCF_AUTH_RESYNC:
-        return scscf_challenge(rq, dp->username, false, rand, dp->auts);
+        return scscf_challenge(rq, dp->username, false, rand, dp->auts,
+                               "The SQN was resynchronised from the AUTS sent; answer this new "
+                               "challenge");
     case SCSCF_AUTH_MISMATCH:
         return scscf_reply_error(rq, SCSCF_E_IDENTITY_MISMATCH, NULL);
     case SCSCF_AUTH_FAILED:
@@ -82,12 +91,14 @@ static void handle_register(scscf_req_t *rq, const char *peer)
     if (e != SCSCF_E_COUNT)
         scscf_reply_error(rq, e, NULL);
     else if (kind == SCSCF_CREDS_OTHER_REALM)
-        scscf_challenge(rq, NULL, false, NULL, NULL);
+        scscf_challenge(rq, NULL, false, NULL, NULL,
+                        "The credentials were for another realm; answer this challenge for the "
+                        "home domain");
     /* Refused before the check: during the cooldown even the right password fails, so
      * guessing gains nothing. */
     else if (!cooling_down(rq, ue, kind == SCSCF_CREDS_OURS ? dp->username : NULL)) {
         if (kind == SCSCF_CREDS_NONE)
-            scscf_challenge(rq, NULL, false, NULL, NULL);
+            scscf_challenge(rq, NULL, false, NULL, NULL, NULL);
         else
             authenticate(rq, dp, ue);
     }
@@ -105,17 +116,10 @@ void scscf_registrar_process(scscf_t *s, sip_t const *sip, const char *src, cons
         return scscf_reply_bad_header(&rq);
     if (!sip->sip_from || !sip->sip_to || !sip->sip_call_id || !sip->sip_cseq || !sip->sip_via)
         return scscf_reply_error(&rq, SCSCF_E_MISSING_HEADER, NULL);
-    switch (sip->sip_request->rq_method) {
-    case sip_method_register:
+    if (sip->sip_request->rq_method != sip_method_cancel && !scscf_require_ok(&rq))
+        return;
+    if (sip->sip_request->rq_method == sip_method_register)
         handle_register(&rq, peer);
-        break;
-    case sip_method_options:
-        s->m.options++;
-        scscf_reply_send(&rq, 200, "OK", "Allow: REGISTER, OPTIONS\r\nAccept: application/sdp\r\n");
-        break;
-    default:
-        s->m.not_implemented++;
-        scscf_reply_error(&rq, SCSCF_E_NOT_IMPLEMENTED, "Allow: REGISTER, OPTIONS\r\n");
-        break;
-    }
+    else
+        scscf_methods_process(&rq);
 }

@@ -57,8 +57,30 @@ static const scscf_reply_entry_t table[SCSCF_E_COUNT] = {
     [SCSCF_E_INTERNAL] = {500, "Server Internal Error", "The S-CSCF ran out of resources",
                           "internal", 0},
     [SCSCF_E_NOT_IMPLEMENTED] = {501, "Not Implemented",
-                                 "This S-CSCF handles only REGISTER and OPTIONS", "not_implemented",
-                                 0},
+                                 "This S-CSCF does not know this method; it handles REGISTER, "
+                                 "OPTIONS and SUBSCRIBE",
+                                 "not_implemented", 0},
+    [SCSCF_E_METHOD_NOT_ALLOWED] = {405, "Method Not Allowed",
+                                    "This S-CSCF is a registrar: it handles REGISTER, OPTIONS "
+                                    "and SUBSCRIBE only",
+                                    "method_not_allowed", 0},
+    [SCSCF_E_OPTIONS_NOT_ME] = {404, "Not Found - Not This S-CSCF",
+                                "OPTIONS is answered only when addressed to the S-CSCF itself "
+                                "(its address, scscf.DOMAIN or DOMAIN, without a user part)",
+                                "options_not_me", 0},
+    [SCSCF_E_BAD_EXTENSION] = {420, "Bad Extension",
+                               "Require names an option tag this S-CSCF does not support (listed "
+                               "in Unsupported)",
+                               "bad_extension", 0},
+    [SCSCF_E_DIGEST_URI_MISMATCH] = {403, "Forbidden - Digest URI Mismatch",
+                                     "The uri in Authorization is not the Request-URI (RFC 2617 "
+                                     "3.2.2.5)",
+                                     "digest_uri_mismatch", 0},
+    [SCSCF_E_NO_TRANSACTION] = {481, "Call/Transaction Does Not Exist",
+                                "This CANCEL matches no request in progress", "no_transaction", 0},
+    [SCSCF_E_BODY_SHORT] = {400, "Bad Request - Content-Length Mismatch",
+                            "Content-Length is larger than the body the message carried",
+                            "body_short", 0},
     [SCSCF_E_TOO_MANY_FAILURES] = {403, "Forbidden - Too Many Failed Attempts",
                                    "Too many failed authentications from this address; retry "
                                    "after the cooldown",
@@ -73,6 +95,31 @@ static const scscf_reply_entry_t table[SCSCF_E_COUNT] = {
         {403, "Forbidden - Too Many Contacts",
          "More contacts than --max-contacts allows for one IMPI; remove some first",
          "too_many_contacts", 0},
+    [SCSCF_E_NO_EVENT] = {489, "Bad Event - Event Header Missing",
+                          "A SUBSCRIBE needs an Event header; this S-CSCF serves Event: reg",
+                          "no_event", 0},
+    [SCSCF_E_BAD_EVENT] = {489, "Bad Event", "Only the reg event package (RFC 3680) is served here",
+                           "bad_event", 0},
+    [SCSCF_E_NOT_ACCEPTABLE] = {406, "Not Acceptable",
+                                "The reg event sends application/reginfo+xml, which Accept "
+                                "leaves out",
+                                "not_acceptable", 0},
+    [SCSCF_E_NOT_REGISTERED] = {480, "Temporarily Unavailable - Not Registered",
+                                "The IMPU has no live registration (TS 24.229 5.4.2.1.1): "
+                                "register first, then subscribe",
+                                "subscribe_not_registered", 0},
+    [SCSCF_E_SUBSCRIBE_FORBIDDEN] = {403, "Forbidden - Not Authorized to Subscribe",
+                                     "Only the UE of the implicit registration set or the "
+                                     "P-CSCF on its Path may watch its registration",
+                                     "subscribe_forbidden", 0},
+    [SCSCF_E_NO_SUBSCRIPTION] = {481, "Subscription Does Not Exist",
+                                 "No subscription has this Call-ID and these tags: it ended "
+                                 "or never existed",
+                                 "no_subscription", 0},
+    [SCSCF_E_TOO_MANY_SUBSCRIPTIONS] = {503, "Service Unavailable - Too Many Subscriptions",
+                                        "The subscriptions allowed per IMPU or in total are in "
+                                        "use",
+                                        "too_many_subscriptions", 60},
 };
 
 const scscf_reply_entry_t *scscf_reply_get(scscf_err_t e)

@@ -1,7 +1,7 @@
 /* SAR reporting of the S-CSCF: the HSS learns of every set that becomes registered or
  * unregistered (by the UE, the status API or expiry), after the UE has its answer. */
 #include "ims/log.h"
-#include "register.h"
+#include "regevent.h"
 
 static void on_sar(void *ctx, long status, json_t *body)
 {
@@ -24,23 +24,33 @@ void scscf_sar_send(scscf_t *s, const char *impi, const char *impu, bool registe
     }
 }
 
-void scscf_registrar_deregister(scscf_t *s, scscf_record_t *rec, const char *why)
+void scscf_registrar_deregister(scscf_t *s, scscf_record_t *rec, const char *why,
+                                scscf_reg_event_t ev)
 {
     const char *impi = scscf_record_impi(rec), *impu = scscf_record_impu(rec);
     IMS_INFO("deregistering %s (%s)", impu ? impu : impi, why);
+    scscf_regevent_ended(s, rec, ev);
     scscf_sar_send(s, impi, impu, false);
     s->m.deregistrations++;
     scscf_location_remove(s->loc, rec);
 }
 
-static void on_expired(void *ctx, scscf_record_t *rec)
-{
-    scscf_t *s = ctx;
-    s->m.expired++;
-    scscf_sar_send(s, scscf_record_impi(rec), scscf_record_impu(rec), false);
-}
-
+/* One record at a time, so the reg event subscribers hear which bindings expired (and,
+ * when none is left, that the registration did). */
 void scscf_registrar_expire(scscf_t *s, int64_t now)
 {
-    scscf_location_expire(s->loc, now, on_expired, s);
+    for (scscf_record_t *r; (r = scscf_location_due(s->loc, now));) {
+        scscf_regevent_batch_t *bt = scscf_regevent_begin(s, r);
+        for (const scscf_binding_t *b = scscf_record_bindings(r); bt && b; b = b->next)
+            if (b->expires_at <= now)
+                scscf_regevent_note(bt, b, SCSCF_EV_EXPIRED);
+        if (!scscf_location_expire_record(s->loc, r, now)) {
+            scscf_regevent_commit(s, bt, r);
+            continue;
+        }
+        scscf_regevent_commit(s, bt, NULL);
+        s->m.expired++;
+        scscf_sar_send(s, scscf_record_impi(r), scscf_record_impu(r), false);
+        scscf_location_remove(s->loc, r);
+    }
 }

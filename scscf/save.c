@@ -8,7 +8,7 @@
 
 #include "ims/log.h"
 #include "ims/util.h"
-#include "register.h"
+#include "regevent.h"
 
 /* What one Contact asks for, checked before anything changes. */
 typedef struct plan {
@@ -205,16 +205,19 @@ static void reply_200(const save_t *sv, const scscf_record_t *r)
     scscf_hb_free(&hb);
 }
 
-/* Applies one planned contact to r: removal, or a binding added or refreshed. */
+/* Applies one planned contact to r: removal, or a binding added or refreshed; each noted
+ * for the reg event subscribers (bt, may be NULL). */
 static void apply_one(save_t *sv, scscf_record_t *r, const plan_t *pl, const char *const *path,
-                      size_t npath)
+                      size_t npath, scscf_regevent_batch_t *bt)
 {
     scscf_location_t *loc = sv->rq->s->loc;
     sip_t const *sip = sv->rq->sip;
+    const scscf_binding_t *old = plan_match(r, pl);
     if (pl->expires == 0) {
-        const scscf_binding_t *b = plan_match(r, pl);
-        if (b)
-            scscf_location_unbind(loc, r, b);
+        if (old) {
+            scscf_regevent_note(bt, old, SCSCF_EV_UNREGISTERED);
+            scscf_location_unbind(loc, r, old);
+        }
         return;
     }
     scscf_binding_in_t in = {
@@ -230,7 +233,9 @@ static void apply_one(save_t *sv, scscf_record_t *r, const plan_t *pl, const cha
         .cseq = sip->sip_cseq->cs_seq,
         .expires_at = sv->now + pl->expires,
     };
-    scscf_location_bind(loc, r, &in); /* out of memory: this contact is skipped, as before */
+    /* out of memory: this contact is skipped, as before */
+    if (scscf_location_bind(loc, r, &in) == 0 && bt)
+        scscf_regevent_note(bt, plan_match(r, pl), old ? SCSCF_EV_REFRESHED : SCSCF_EV_REGISTERED);
 }
 
 /* The request's Path entries as text, once for every binding. */
@@ -257,7 +262,7 @@ static void apply_all(save_t *sv, scscf_record_t *r)
     bool was_registered = r && scscf_record_bindings(r);
     if (sv->star) {
         if (r)
-            scscf_registrar_deregister(s, r, "Contact: * with Expires: 0");
+            scscf_registrar_deregister(s, r, "Contact: * with Expires: 0", SCSCF_EV_UNREGISTERED);
         return reply_200(sv, NULL);
     }
     bool any_new = false;
@@ -269,12 +274,15 @@ static void apply_all(save_t *sv, scscf_record_t *r)
         return scscf_reply_error(sv->rq, SCSCF_E_INTERNAL, NULL);
     const char **path = NULL;
     size_t npath = r ? path_texts(sv, &path) : 0;
+    scscf_regevent_batch_t *bt = scscf_regevent_begin(s, r);
     for (size_t i = 0; r && i < sv->n; i++)
-        apply_one(sv, r, &sv->plan[i], path, npath);
+        apply_one(sv, r, &sv->plan[i], path, npath, bt);
     reply_200(sv, r);
-    /* Reported after the reply has left, so the HSS never delays the 200. */
+    /* The subscribers and the HSS hear of it after the reply has left, so neither delays
+     * the 200. */
+    scscf_regevent_commit(s, bt, r);
     if (r && !scscf_record_bindings(r)) {
-        scscf_registrar_deregister(s, r, "all contacts removed");
+        scscf_registrar_deregister(s, r, "all contacts removed", SCSCF_EV_UNREGISTERED);
     } else if (r && !was_registered) {
         s->m.registrations_ok++;
         scscf_sar_send(s, m->impi, sv->rq->impu, true);

@@ -4,6 +4,7 @@
 #define SCSCF_H
 
 #define SU_ROOT_MAGIC_T      struct scscf
+#define NTA_AGENT_MAGIC_T    struct scscf
 #define NTA_LEG_MAGIC_T      struct scscf
 #define NTA_INCOMING_MAGIC_T struct scscf_pending
 #define SU_TIMER_ARG_T       void
@@ -26,8 +27,10 @@
 #include "ims/log.h"
 #include "ims/loop.h"
 #include "location.h"
+#include "reginfo.h"
 
 typedef struct scscf scscf_t;
+typedef struct scscf_regevent scscf_regevent_t;
 
 /* ---- reply.c: every error the S-CSCF answers with, in one table ---- */
 typedef enum {
@@ -44,15 +47,28 @@ typedef enum {
     SCSCF_E_AUTH_FAILED,       /* wrong digest response */
     SCSCF_E_RESYNC_FAILED,     /* HSS refused AUTS */
     SCSCF_E_INTERVAL_TOO_BRIEF,
-    SCSCF_E_OUT_OF_ORDER,          /* same Call-ID, CSeq not above the binding's (RFC 3261 10.3) */
-    SCSCF_E_HSS_UNAVAILABLE,       /* HSS unreachable or too slow */
-    SCSCF_E_HSS_ERROR,             /* HSS answered something unusable */
-    SCSCF_E_INTERNAL,              /* out of memory and similar */
-    SCSCF_E_NOT_IMPLEMENTED,       /* method other than REGISTER/OPTIONS */
-    SCSCF_E_TOO_MANY_FAILURES,     /* the UE address is in its failed-authentication cooldown */
-    SCSCF_E_BAD_CONTACT_PORT,      /* a Contact port outside 1..65535 */
-    SCSCF_E_CONTACT_CONTROL_CHARS, /* control characters in a Contact */
-    SCSCF_E_TOO_MANY_CONTACTS,     /* more than --max-contacts bindings for one IMPI */
+    SCSCF_E_OUT_OF_ORDER,           /* same Call-ID, CSeq not above the binding's (RFC 3261 10.3) */
+    SCSCF_E_HSS_UNAVAILABLE,        /* HSS unreachable or too slow */
+    SCSCF_E_HSS_ERROR,              /* HSS answered something unusable */
+    SCSCF_E_INTERNAL,               /* out of memory and similar */
+    SCSCF_E_NOT_IMPLEMENTED,        /* a method the S-CSCF has never heard of */
+    SCSCF_E_TOO_MANY_FAILURES,      /* the UE address is in its failed-authentication cooldown */
+    SCSCF_E_BAD_CONTACT_PORT,       /* a Contact port outside 1..65535 */
+    SCSCF_E_CONTACT_CONTROL_CHARS,  /* control characters in a Contact */
+    SCSCF_E_TOO_MANY_CONTACTS,      /* more than --max-contacts bindings for one IMPI */
+    SCSCF_E_METHOD_NOT_ALLOWED,     /* a SIP method the S-CSCF knows but does not handle */
+    SCSCF_E_BAD_EVENT,              /* SUBSCRIBE for an event package it does not serve */
+    SCSCF_E_OPTIONS_NOT_ME,         /* OPTIONS addressed to someone else */
+    SCSCF_E_BAD_EXTENSION,          /* Require names an option tag it does not support */
+    SCSCF_E_DIGEST_URI_MISMATCH,    /* Authorization uri is not the Request-URI */
+    SCSCF_E_NO_TRANSACTION,         /* CANCEL matching no transaction */
+    SCSCF_E_BODY_SHORT,             /* Content-Length above the body received */
+    SCSCF_E_NO_EVENT,               /* SUBSCRIBE without Event */
+    SCSCF_E_NOT_ACCEPTABLE,         /* Accept without application/reginfo+xml */
+    SCSCF_E_NOT_REGISTERED,         /* SUBSCRIBE to an IMPU without a binding (TS 24.229: 480) */
+    SCSCF_E_SUBSCRIBE_FORBIDDEN,    /* neither the UE of the set nor a P-CSCF on its Path */
+    SCSCF_E_NO_SUBSCRIPTION,        /* in-dialog SUBSCRIBE for a dialog we do not have */
+    SCSCF_E_TOO_MANY_SUBSCRIPTIONS, /* the cap per IMPU or overall */
     SCSCF_E_COUNT
 } scscf_err_t;
 
@@ -171,7 +187,10 @@ typedef struct scscf_config {
     long max_contacts; /* bindings per IMPI (0: SCSCF_MAX_CONTACTS) */
     long tcp_idle_s;   /* idle SIP TCP connections closed after this (0: never) */
     long auth_fail_limit, auth_cooldown;
+    /* reg event subscriptions: Expires granted without one, shortest, longest; caps */
+    long sub_default_expires, sub_min_expires, sub_max_expires, sub_max_per_impu, sub_max;
     char scscf_uri[256];
+    char scscf_contact[300]; /* our Contact in dialogs (reg event): "sip:host:port" */
 } scscf_config_t;
 
 /* How the registrar reaches the HSS: scscf_hss_post with the scscf_hss_t in the daemon,
@@ -194,7 +213,8 @@ struct scscf {
     su_timer_t *tick;
     scscf_metrics_t m;
     unsigned pending;
-    ims_loop_trim_t trim; /* gives a burst's heap back (ims_loop_trim_tick) */
+    struct scscf_regevent *re; /* the reg event package (regevent.h) */
+    ims_loop_trim_t trim;      /* gives a burst's heap back (ims_loop_trim_tick) */
 };
 
 /* Where the final reply to one request goes: over nta in the daemon, to a buffer in the
@@ -205,6 +225,9 @@ typedef struct scscf_responder {
     void (*reply)(void *ctx, int status, const char *phrase, const char *server,
                   const char *headers);
     void *ctx;
+    /* Optional: the To tag the reply must carry (a dialog the handler keeps, e.g. a
+     * subscription); called before reply. NULL: the transport picks one. */
+    void (*tag)(void *ctx, const char *tag);
 } scscf_responder_t;
 
 /* Handles one parsed request (sip->sip_request set; sip must stay valid until rsp's reply):
@@ -215,15 +238,22 @@ void scscf_registrar_process(scscf_t *s, sip_t const *sip, const char *src, cons
                              scscf_responder_t rsp);
 /* Removes the bindings expired at now (wall clock seconds) and reports them with SAR. */
 void scscf_registrar_expire(scscf_t *s, int64_t now);
-/* Network-initiated deregistration: removes the record and reports it. */
-void scscf_registrar_deregister(scscf_t *s, scscf_record_t *rec, const char *why);
+/* Deregistration of a whole set (the UE's, or network-initiated): tells the reg event
+ * subscribers (every contact terminated with ev), removes the record and reports it. */
+void scscf_registrar_deregister(scscf_t *s, scscf_record_t *rec, const char *why,
+                                scscf_reg_event_t ev);
+/* Network-initiated shortening (network.c): every binding of rec expiring later than
+ * now + secs is made to expire then, and the subscribers hear "shortened". Returns how
+ * many bindings changed. */
+size_t scscf_registrar_shorten(scscf_t *s, scscf_record_t *rec, long secs);
 
 /* ---- sip_agent.c: the SIP side on nta ---- */
 /* Creates the nta agent listening on sip_url (UDP and TCP), with its UDP buffers grown and
  * the TCP idle limit set. Returns 0 or EADDRNOTAVAIL (port in use, address not local). */
 int scscf_sip_start(scscf_t *s, const char *sip_url, uint16_t port);
-/* The leg that feeds scscf_registrar_process, and the once-a-second tick (expiry, purges,
- * write-behind flush). */
+/* The once-a-second tick (expiry, purges, write-behind flush). Requests reach
+ * scscf_registrar_process through nta's message callback (sip_agent.c), which answers
+ * malformed ones statelessly first. */
 int scscf_registrar_init(scscf_t *s);
 void scscf_registrar_deinit(scscf_t *s);
 

@@ -1,5 +1,6 @@
-/* The S-CSCF's SIP side on Sofia nta: the agent with its timer and buffer choices, the leg
- * that hands each request to scscf_registrar_process, and the once-a-second tick. */
+/* The S-CSCF's SIP side on Sofia nta: the agent with its timer and buffer choices, the
+ * message callback that answers malformed requests statelessly and hands the others to
+ * scscf_registrar_process on a server transaction, and the once-a-second tick. */
 #include <stdio.h>
 #include <string.h>
 
@@ -11,8 +12,9 @@
 
 #include "ims/log.h"
 #include "ims/sip.h"
+#include "ims/sip_conform.h"
 #include "ims/util.h"
-#include "scscf.h"
+#include "regevent.h"
 
 /* nta exposes no socket handle, and the kernel's default UDP receive buffer (~200 KiB)
  * overflows within milliseconds at thousands of REGISTERs per second whenever the loop is
@@ -32,25 +34,27 @@ static void enlarge_udp_buffers(uint16_t port)
     }
 }
 
+static int intake(scscf_t *s, nta_agent_t *agent, msg_t *msg, sip_t *sip);
+
 int scscf_sip_start(scscf_t *s, const char *sip_url, uint16_t port)
 {
-    s->agent =
-        nta_agent_create(s->root, URL_STRING_MAKE(sip_url), NULL, NULL, NTATAG_UDP_MTU(65535),
-                         /* let requests with a bad non-critical header reach the
-                            registrar, which answers 400 with a Warning naming it */
-                         NTATAG_BAD_REQ_MASK(0),
-                         /* Timer J (how long a completed UDP transaction is kept to
-                            answer retransmissions) is 64*T1 = 32 s by default; at
-                            thousands of REGISTERs/s that holds gigabytes. 4 s still
-                            covers a UE's retransmissions (T2 = 4 s). */
-                         NTATAG_SIP_T1X64(4000),
-                         /* answer a retransmission of a REGISTER still waiting for the
-                            HSS with 100 Trying, so the UE backs off to T2 */
-                         NTATAG_EXTRA_100(1),
-                         /* a 4 MiB UDP receive buffer (kernel default ~200 KiB,
-                            capped at net.core.rmem_max) absorbs bursts instead of
-                            dropping them into retransmissions */
-                         TPTAG_UDP_RMEM(4 << 20), TAG_END());
+    s->agent = nta_agent_create(s->root, URL_STRING_MAKE(sip_url), intake, s, NTATAG_UDP_MTU(65535),
+                                /* no default leg: intake() sees every new request before nta
+                                   keeps any state; let requests with a bad non-critical header
+                                   reach it, to be answered 400 with a Warning naming it */
+                                NTATAG_BAD_REQ_MASK(0),
+                                /* Timer J (how long a completed UDP transaction is kept to
+                                   answer retransmissions) is 64*T1 = 32 s by default; at
+                                   thousands of REGISTERs/s that holds gigabytes. 4 s still
+                                   covers a UE's retransmissions (T2 = 4 s). */
+                                NTATAG_SIP_T1X64(4000),
+                                /* answer a retransmission of a REGISTER still waiting for the
+                                   HSS with 100 Trying, so the UE backs off to T2 */
+                                NTATAG_EXTRA_100(1),
+                                /* a 4 MiB UDP receive buffer (kernel default ~200 KiB,
+                                   capped at net.core.rmem_max) absorbs bursts instead of
+                                   dropping them into retransmissions */
+                                TPTAG_UDP_RMEM(4 << 20), TAG_END());
     if (!s->agent)
         return EADDRNOTAVAIL;
     enlarge_udp_buffers(port);
@@ -70,6 +74,11 @@ static void nta_reply(void *ctx, int status, const char *phrase, const char *ser
     nta_incoming_destroy(irq);
 }
 
+static void nta_tag(void *ctx, const char *tag)
+{
+    nta_incoming_tag(ctx, tag);
+}
+
 /* The packet's source as "udp:host:port" ("?" if unknown) and its bare host (no
  * brackets, "?" if unknown). */
 static void packet_source(nta_incoming_t *irq, char *src, size_t slen, char *host, size_t hlen)
@@ -87,13 +96,43 @@ static void packet_source(nta_incoming_t *irq, char *src, size_t slen, char *hos
                  (unsigned)port);
 }
 
-static int on_request(scscf_t *s, nta_leg_t *leg, nta_incoming_t *irq, sip_t const *sip)
+/* A malformed request gets its 400 without a transaction: a server transaction keeps the
+ * request (up to 64 KB) for Timer J, which is what made a flood of malformed datagrams
+ * grow the S-CSCF by ~100 MiB (docs/troubleshooting.md). */
+static void reject(scscf_t *s, nta_agent_t *agent, msg_t *msg, sip_t *sip, scscf_err_t e)
 {
-    if (!sip || !sip->sip_request)
-        return 400;
+    const scscf_reply_entry_t *r = scscf_reply_get(e);
+    char warning[160];
+    if (e == SCSCF_E_BAD_HEADER)
+        snprintf(warning, sizeof warning, "Cannot parse the %s header", ims_sip_bad_header(sip));
+    else
+        snprintf(warning, sizeof warning, "%s", r->warning);
+    s->m.auth_failures[e]++;
+    IMS_INFO("%s - from %s -> %d %s (stateless: %s)", sip->sip_request->rq_method_name,
+             sip->sip_via && sip->sip_via->v_host ? sip->sip_via->v_host : "?", r->status,
+             r->phrase, warning);
+    ims_sip_reply_stateless(agent, msg, r->status, r->phrase, s->cfg.host, warning, NULL);
+}
+
+/* nta's message callback: every request that matches no transaction, before any state. */
+static int intake(scscf_t *s, nta_agent_t *agent, msg_t *msg, sip_t *sip)
+{
+    if (!sip || !sip->sip_request || sip->sip_request->rq_method == sip_method_ack) {
+        /* A stray response, or an ACK no transaction of ours waits for: nothing to do. */
+        msg_destroy(msg);
+        return 0;
+    }
+    if (sip->sip_error || ims_sip_body_short(sip)) {
+        reject(s, agent, msg, sip, sip->sip_error ? SCSCF_E_BAD_HEADER : SCSCF_E_BODY_SHORT);
+        return 0;
+    }
+    nta_incoming_t *irq = nta_incoming_create(agent, NULL, msg, sip, TAG_END());
+    if (!irq)
+        return 0;
     char src[80], peer[64];
     packet_source(irq, src, sizeof(src), peer, sizeof(peer));
-    scscf_registrar_process(s, sip, src, peer, (scscf_responder_t){.reply = nta_reply, .ctx = irq});
+    scscf_registrar_process(s, sip, src, peer,
+                            (scscf_responder_t){.reply = nta_reply, .ctx = irq, .tag = nta_tag});
     return 0;
 }
 
@@ -101,17 +140,26 @@ static void on_tick(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
 {
     scscf_t *s = arg;
     scscf_registrar_expire(s, ims_wall_s());
+    scscf_regevent_expire(s, ims_wall_s());
     scscf_auth_purge(s->auth, (int64_t)ims_now_ms());
     scscf_guard_purge(s->guard, ims_now_ms());
     scscf_location_flush(s->loc);
+    scscf_regevent_flush(s);
     ims_loop_trim_tick(&s->trim, s->agent);
 }
 
 int scscf_registrar_init(scscf_t *s)
 {
-    s->leg = nta_leg_tcreate(s->agent, on_request, s, NTATAG_NO_DIALOG(1), TAG_END());
-    if (!s->leg)
+    scscf_subs_limits_t lim = {
+        .default_expires = s->cfg.sub_default_expires,
+        .min_expires = s->cfg.sub_min_expires,
+        .max_expires = s->cfg.sub_max_expires,
+        .max_per_impu = (size_t)s->cfg.sub_max_per_impu,
+        .max_total = (size_t)s->cfg.sub_max,
+    };
+    if (scscf_regevent_create(s, &lim))
         return EIO;
+    scscf_regevent_load(s);
     s->tick = su_timer_create(su_root_task(s->root), 1000);
     if (!s->tick || su_timer_run(s->tick, on_tick, s) < 0)
         return EIO;
@@ -120,6 +168,8 @@ int scscf_registrar_init(scscf_t *s)
 
 void scscf_registrar_deinit(scscf_t *s)
 {
+    scscf_regevent_flush(s);
+    scscf_regevent_free(s); /* its NOTIFYs in flight go before the agent */
     if (s->tick)
         su_timer_destroy(s->tick);
     s->tick = NULL;

@@ -1,10 +1,11 @@
 /* The S-CSCF status API on the loop thread: registrations (list, one, network-initiated
- * deregistration), Prometheus metrics and health. */
+ * deregistration and shortening, with their reg event subscriptions), metrics and health. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "ims/console.h"
 #include "ims/util.h"
-#include "scscf.h"
+#include "regevent.h"
 
 #define PREFIX "/api/v1/registrations"
 
@@ -61,10 +62,91 @@ static void metrics(scscf_t *s, ims_http_resp_t *resp)
         fprintf(f, "scscf_error_replies_total{reason=\"%s\",code=\"%d\"} %lu\n", r->metric,
                 r->status, s->m.auth_failures[e]);
     }
+    scscf_regevent_metrics(s, f);
     scscf_hss_metrics(s->hss, f);
     fclose(f);
     ims_http_resp_text(resp, 200, "text/plain; version=0.0.4", buf ? buf : "");
     free(buf);
+}
+
+/* A record as SPEC §5 shows it, with the reg event subscriptions that watch its set. */
+static json_t *record_json(scscf_t *s, const scscf_record_t *r, const char *impu, int64_t now)
+{
+    json_t *j = scscf_record_json(r, impu, now);
+    json_object_set_new(j, "subscriptions", scscf_regevent_json(s, r));
+    return j;
+}
+
+/* DELETE ?reason=deactivated (the UE should register again, the default) or rejected (it
+ * should not): the contact event the subscribers hear (RFC 3680 §5.1.2). */
+static void deregister(scscf_t *s, scscf_record_t *r, const ims_http_req_t *req,
+                       ims_http_resp_t *resp)
+{
+    const char *reason = ims_http_req_arg(req, "reason");
+    scscf_reg_event_t ev = SCSCF_EV_DEACTIVATED;
+    if (reason && strcmp(reason, "rejected") == 0)
+        ev = SCSCF_EV_REJECTED;
+    else if (reason && strcmp(reason, "deactivated") != 0)
+        return ims_http_resp_error(resp, 400, "bad_reason",
+                                   "reason must be deactivated (the UE may register again) or "
+                                   "rejected (it should not)");
+    scscf_registrar_deregister(s, r,
+                               ev == SCSCF_EV_REJECTED ? "network-initiated (rejected)"
+                                                       : "network-initiated (deactivated)",
+                               ev);
+    ims_http_resp_json(resp, 204, NULL);
+}
+
+/* POST .../shorten {"expires": N}: every binding expires within N seconds. */
+static void shorten(scscf_t *s, scscf_record_t *r, const char *impu, const ims_http_req_t *req,
+                    ims_http_resp_t *resp)
+{
+    json_error_t jerr;
+    json_t *body = json_loads(req->body, 0, &jerr);
+    json_t *e = json_object_get(body, "expires");
+    if (!json_is_integer(e) || json_integer_value(e) < 1 || json_integer_value(e) > 604800) {
+        json_decref(body);
+        return ims_http_resp_error(resp, 400, "bad_expires",
+                                   "the body must be {\"expires\": N} with N from 1 to 604800 "
+                                   "seconds");
+    }
+    long secs = (long)json_integer_value(e);
+    json_decref(body);
+    size_t n = scscf_registrar_shorten(s, r, secs);
+    json_t *j = record_json(s, r, impu, ims_wall_s());
+    json_object_set_new(j, "shortened", json_integer((json_int_t)n));
+    ims_http_resp_json(resp, 200, j);
+}
+
+/* /api/v1/registrations/{impu}[/shorten] */
+static void one_registration(scscf_t *s, const ims_http_req_t *req, ims_http_resp_t *resp,
+                             int64_t now)
+{
+    const char *tail = req->path + sizeof(PREFIX);
+    size_t len = strlen(tail);
+    bool is_shorten = len > 8 && strcmp(tail + len - 8, "/shorten") == 0;
+    char *enc = strndup(tail, is_shorten ? len - 8 : len);
+    char *impu = enc ? url_decode(enc) : NULL;
+    free(enc);
+    if (!impu || !*impu) {
+        free(impu);
+        return ims_http_resp_error(resp, 400, "bad_request",
+                                   "the IMPU in the path is not valid percent-encoding");
+    }
+    scscf_record_t *r = scscf_location_find_impu(s->loc, impu);
+    if (!r)
+        ims_http_resp_error(resp, 404, "not_registered", "%s has no live registration", impu);
+    else if (is_shorten && strcmp(req->method, "POST") == 0)
+        shorten(s, r, impu, req, resp);
+    else if (is_shorten)
+        ims_http_resp_error(resp, 405, "method_not_allowed", "use POST");
+    else if (strcmp(req->method, "GET") == 0)
+        ims_http_resp_json(resp, 200, record_json(s, r, impu, now));
+    else if (strcmp(req->method, "DELETE") == 0)
+        deregister(s, r, req, resp);
+    else
+        ims_http_resp_error(resp, 405, "method_not_allowed", "use GET or DELETE");
+    free(impu);
 }
 
 void scscf_status_handler(void *ctx, const ims_http_req_t *req, ims_http_resp_t *resp)
@@ -81,6 +163,8 @@ void scscf_status_handler(void *ctx, const ims_http_req_t *req, ims_http_resp_t 
             return ims_http_resp_error(resp, 405, "method_not_allowed", "use GET");
         return metrics(s, resp);
     }
+    if (ims_console_serve(req, resp, NULL)) /* the web console; its settings are the HSS's */
+        return;
     if (strcmp(req->path, PREFIX) == 0 || strcmp(req->path, PREFIX "/") == 0) {
         if (strcmp(req->method, "GET") != 0)
             return ims_http_resp_error(resp, 405, "method_not_allowed", "use GET");
@@ -88,31 +172,12 @@ void scscf_status_handler(void *ctx, const ims_http_req_t *req, ims_http_resp_t 
         scscf_location_iter_t it;
         for (scscf_record_t *r = scscf_location_first(s->loc, &it); r;
              r = scscf_location_next(s->loc, &it))
-            json_array_append_new(items, scscf_record_json(r, NULL, now));
+            json_array_append_new(items, record_json(s, r, NULL, now));
         return ims_http_resp_json(
             resp, 200,
             json_pack("{s:o, s:I}", "items", items, "total", (json_int_t)json_array_size(items)));
     }
-    if (strncmp(req->path, PREFIX "/", sizeof(PREFIX)) == 0) {
-        char *impu = url_decode(req->path + sizeof(PREFIX));
-        if (!impu || !*impu) {
-            free(impu);
-            return ims_http_resp_error(resp, 400, "bad_request",
-                                       "the IMPU in the path is not valid percent-encoding");
-        }
-        scscf_record_t *r = scscf_location_find_impu(s->loc, impu);
-        if (!r) {
-            ims_http_resp_error(resp, 404, "not_registered", "%s has no live registration", impu);
-        } else if (strcmp(req->method, "GET") == 0) {
-            ims_http_resp_json(resp, 200, scscf_record_json(r, impu, now));
-        } else if (strcmp(req->method, "DELETE") == 0) {
-            scscf_registrar_deregister(s, r, "network-initiated via the status API");
-            ims_http_resp_json(resp, 204, NULL);
-        } else {
-            ims_http_resp_error(resp, 405, "method_not_allowed", "use GET or DELETE");
-        }
-        free(impu);
-        return;
-    }
+    if (strncmp(req->path, PREFIX "/", sizeof(PREFIX)) == 0)
+        return one_registration(s, req, resp, now);
     ims_http_resp_error(resp, 404, "not_found", "no such resource: %s", req->path);
 }

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ims/http_cors.h"
 #include "ims/log.h"
 #include "ims/util.h"
 
@@ -32,6 +33,8 @@ struct ims_http_server {
     size_t max_body;
     char *token;         /* NULL = no token check */
     char *token_methods; /* NULL = every method needs the token */
+    char *public_prefix; /* NULL = none */
+    char *cors_origins;  /* NULL = loopback origins only */
     unsigned port;
     bool external;
 };
@@ -59,6 +62,7 @@ typedef struct req_state {
     bool too_big;  /* body exceeded max_body: further data is discarded */
     bool answered; /* a response was queued early (401/413) */
     struct MHD_Connection *conn;
+    const struct ims_http_server *srv; /* for the CORS rules when answering */
 } req_state_t;
 
 static uint64_t now_us(void)
@@ -171,6 +175,13 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, req_state_t *st, c
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
     for (size_t i = 0; i < resp->nhdrs; i++)
         MHD_add_response_header(r, resp->hdrs[i].name, resp->hdrs[i].value);
+    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+    if (ims_cors_origin_allowed(origin, st->srv ? st->srv->cors_origins : NULL)) {
+        MHD_add_response_header(r, "Access-Control-Allow-Origin", origin);
+        MHD_add_response_header(r, "Access-Control-Expose-Headers", IMS_CORS_EXPOSE);
+    }
+    /* Caches must not hand one origin's answer to another. */
+    MHD_add_response_header(r, "Vary", "Origin");
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)resp->status, r);
     MHD_destroy_response(r);
     size_t pathlen = strcspn(st->uri ? st->uri : "", "?");
@@ -206,13 +217,48 @@ static bool token_ok(const ims_http_server_t *srv, struct MHD_Connection *conn)
     return ims_ct_streq(tok, srv->token);
 }
 
+/* A CORS preflight (OPTIONS with Origin and Access-Control-Request-Method) carries no
+ * token by design, so it skips the token check, and never reaches the handler. */
+static bool is_preflight(struct MHD_Connection *conn, const char *method)
+{
+    return strcmp(method, "OPTIONS") == 0 &&
+           MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin") &&
+           MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Access-Control-Request-Method");
+}
+
+static bool preflight(const ims_http_server_t *srv, struct MHD_Connection *conn, const char *method,
+                      ims_http_resp_t *resp)
+{
+    if (!is_preflight(conn, method))
+        return false;
+    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+    if (!ims_cors_origin_allowed(origin, srv->cors_origins)) {
+        ims_http_resp_error(resp, 403, "origin_not_allowed",
+                            "pages from %.200s may not call this API (allowed: loopback "
+                            "origins%s%s)",
+                            origin, srv->cors_origins ? " and " : "",
+                            srv->cors_origins ? srv->cors_origins : "");
+        return true;
+    }
+    ims_http_resp_json(resp, 204, NULL);
+    ims_http_resp_header(resp, "Access-Control-Allow-Methods", IMS_CORS_METHODS);
+    ims_http_resp_header(resp, "Access-Control-Allow-Headers", IMS_CORS_HEADERS);
+    ims_http_resp_header(resp, "Access-Control-Max-Age", "600");
+    return true;
+}
+
 /* The built-in checks that can be decided from the headers alone; returns true and fills
  * resp when the request must be refused before its body is read. */
 static bool precheck(ims_http_server_t *srv, struct MHD_Connection *conn, const char *method,
                      const char *path, size_t pathlen, ims_http_resp_t *resp)
 {
+    bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
     bool healthz = strcmp(method, "GET") == 0 && pathlen == 8 && strncmp(path, "/healthz", 8) == 0;
-    if (srv->token && !healthz && method_needs_token(srv, method) && !token_ok(srv, conn)) {
+    size_t pp = srv->public_prefix ? strlen(srv->public_prefix) : 0;
+    bool public = get && pp && pathlen >= pp && strncmp(path, srv->public_prefix, pp) == 0;
+    /* A preflight is answered once its (empty) body is read, keeping the connection. */
+    bool exempt = healthz || public || is_preflight(conn, method);
+    if (srv->token && !exempt && method_needs_token(srv, method) && !token_ok(srv, conn)) {
         ims_http_resp_error(resp, 401, "unauthorized",
                             "missing or wrong bearer token (send Authorization: Bearer <token>)");
         ims_http_resp_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
@@ -270,6 +316,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO;
         st->start_us = now_us();
         st->uri = strdup(url);
+        st->srv = srv;
         *con_cls = st;
     }
     const char *uri = st->uri ? st->uri : url;
@@ -299,6 +346,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return send_resp(conn, st, method, &resp);
     }
 
+    if (preflight(srv, conn, method, &resp))
+        return send_resp(conn, st, method, &resp);
     char path[2048];
     if (pathlen >= sizeof(path)) {
         ims_http_resp_error(&resp, 414, "uri_too_long", "the request path is too long");
@@ -337,6 +386,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     st->start_us = now_us();
     st->uri = strdup(uri ? uri : "");
     st->conn = conn;
+    st->srv = cls;
     return st;
 }
 
@@ -475,6 +525,10 @@ int ims_http_server_start(const ims_http_opts_t *opts, ims_http_server_t **out, 
         srv->token = strdup(opts->token);
     if (opts->token_methods)
         srv->token_methods = strdup(opts->token_methods);
+    if (opts->public_prefix && *opts->public_prefix)
+        srv->public_prefix = strdup(opts->public_prefix);
+    if (opts->cors_origins && *opts->cors_origins)
+        srv->cors_origins = strdup(opts->cors_origins);
     int fd = -1;
     int rc = open_listener(opts->bind, &fd, &srv->port, err, errlen);
     if (rc != 0)
@@ -501,6 +555,8 @@ int ims_http_server_start(const ims_http_opts_t *opts, ims_http_server_t **out, 
 fail:
     free(srv->token);
     free(srv->token_methods);
+    free(srv->public_prefix);
+    free(srv->cors_origins);
     free(srv);
     return rc;
 }
@@ -537,5 +593,7 @@ void ims_http_server_stop(ims_http_server_t *srv)
         MHD_stop_daemon(srv->daemon);
     free(srv->token);
     free(srv->token_methods);
+    free(srv->public_prefix);
+    free(srv->cors_origins);
     free(srv);
 }

@@ -16,7 +16,7 @@
 #include "ims/digest.h"
 #include "ims/log.h"
 #include "ims/util.h"
-#include "scscf.h"
+#include "regevent.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -472,11 +472,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     s->cfg.auth_fail_limit = 3; /* low, so that the cooldown is reached */
     s->cfg.auth_cooldown = 60;
     snprintf(s->cfg.scscf_uri, sizeof(s->cfg.scscf_uri), "sip:scscf." DOMAIN ":6060");
+    snprintf(s->cfg.scscf_contact, sizeof(s->cfg.scscf_contact), "sip:127.0.0.1:6060");
     s->hss_post = fake_post;
     s->hss_ctx = h;
     /* byte 1 bit 5 of the first message: every nonce is stale as soon as it is made */
     s->auth = size > 1 && (data[1] & 0x20) ? auth_stale : auth;
-    if (scscf_location_create(&s->loc) || scscf_guard_create(3, 60, 16, &s->guard))
+    /* the reg event store without a notifier (no agent): SUBSCRIBEs are checked, kept and
+     * ended like in the daemon, NOTIFYs only counted */
+    if (scscf_location_create(&s->loc) || scscf_guard_create(3, 60, 16, &s->guard) ||
+        scscf_regevent_create(s, NULL))
         abort();
 
     const uint8_t *p = data, *end = data + size;
@@ -491,6 +495,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     drain(h);
+    scscf_regevent_free(s);
     scscf_location_free(s->loc);
     scscf_auth_purge(s->auth, INT64_MAX);
     if (scscf_auth_count(s->auth) != 0)

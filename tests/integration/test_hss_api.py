@@ -1,6 +1,7 @@
 """hss-stub provisioning API (SPEC §3): every endpoint, status code, default derivation
 and validation rule, and that rejected requests change nothing and secrets never leak."""
 
+import http.client as http_client
 import json
 import os
 import sqlite3
@@ -148,6 +149,62 @@ class TestCreateAndRead(Base):
         for q in ["limit=-1", "limit=abc", "limit=1001", "offset=-5", "offset=1.5",
                   "limit=99999999999", "limit=+5"]:
             self.assert_error(self.req("GET", "/subscribers?" + q), 400, "invalid_query")
+
+    def test_list_imsi_prefix(self):
+        imsis = ["00101", "001010000000009", "001020000000001", "310150123456789"]
+        for i in imsis:
+            self.hss.provision({"imsi": i, "auth": {"scheme": "digest", "password": "p"}})
+        st, _, b = self.req("GET", "/subscribers?imsi_prefix=00101")
+        self.assertEqual((st, b["total"]), (200, 2))
+        self.assertEqual([s["imsi"] for s in b["items"]], ["00101", "001010000000009"])
+        st, _, b = self.req("GET", "/subscribers?imsi_prefix=001&limit=1&offset=2")
+        self.assertEqual((b["total"], [s["imsi"] for s in b["items"]]), (3, ["001020000000001"]))
+        st, _, b = self.req("GET", "/subscribers?imsi_prefix=9")
+        self.assertEqual((st, b["items"], b["total"]), (200, [], 0))
+        st, _, b = self.req("GET", "/subscribers?imsi_prefix=")  # empty = everyone
+        self.assertEqual(b["total"], 4)
+        for q in ["abc", "0010%25", "1234567890123456", "00_01", "%3A"]:
+            self.assert_error(self.req("GET", "/subscribers?imsi_prefix=" + q), 400,
+                              "invalid_query")
+
+    def test_console_served(self):
+        st, h, b = http("GET", self.hss.url + "/console/")
+        self.assertEqual(st, 200)
+        self.assertIn("text/html", h["content-type"])
+        self.assertIn("<!doctype html>", b.lower())
+        self.assertIn("default-src 'self'", h["content-security-policy"])
+        st, h, _ = http("GET", self.hss.url + "/console/app.js")
+        self.assertEqual((st, h["content-type"].split(";")[0]), (200, "text/javascript"))
+        st, _, cfg = http("GET", self.hss.url + "/console/config.json")
+        self.assertEqual(st, 200)
+        self.assertEqual(cfg["hss"], "")
+        self.assertEqual((cfg["scscf"], cfg["pcscf"]),
+                         ("http://127.0.0.1:8082", "http://127.0.0.1:8081"))
+        self.assert_error(http("GET", self.hss.url + "/console/nothing.js"), 404, "not_found")
+        self.assert_error(http("GET", self.hss.url + "/console/../hss.db"), 404)
+        self.assert_error(http("POST", self.hss.url + "/console/", {}), 405)
+        # Without following the redirect (urllib would).
+        c = http_client.HTTPConnection("127.0.0.1", self.hss.port, timeout=10)
+        c.request("GET", "/console")
+        r = c.getresponse()
+        self.assertEqual((r.status, r.getheader("Location")), (301, "/console/"))
+        c.close()
+
+    def test_cors_for_console_origins(self):
+        pre = {"Origin": "http://127.0.0.1:8082", "Access-Control-Request-Method": "DELETE",
+               "Access-Control-Request-Headers": "authorization,content-type"}
+        st, h, _ = http("OPTIONS", self.api + "/subscribers/00101", headers=pre)
+        self.assertEqual(st, 204)
+        self.assertEqual(h["access-control-allow-origin"], "http://127.0.0.1:8082")
+        self.assertIn("Authorization", h["access-control-allow-headers"])
+        self.assertIn("PATCH", h["access-control-allow-methods"])
+        self.assert_error(http("OPTIONS", self.api + "/subscribers",
+                               headers=dict(pre, Origin="http://evil.example")), 403,
+                          "origin_not_allowed")
+        st, h, _ = self.req("GET", "/subscribers", headers={"Origin": "http://localhost:9"})
+        self.assertEqual((st, h["access-control-allow-origin"]), (200, "http://localhost:9"))
+        st, h, _ = self.req("GET", "/subscribers", headers={"Origin": "http://evil.example"})
+        self.assertNotIn("access-control-allow-origin", h)
 
     def test_impu_lookup(self):
         self.hss.provision(DEMO)
@@ -439,6 +496,21 @@ class TestRejections(Base):
                 self.assert_error(http("GET", self.hss.url + path), 404, "not_found")
 
 
+class TestCorsOrigins(Base):
+    extra = ["--cors-origins", "http://lab.example:8080", "--console-scscf",
+             "http://10.0.0.2:8082"]
+
+    def test_listed_origin_and_console_urls(self):
+        pre = {"Origin": "http://lab.example:8080", "Access-Control-Request-Method": "POST"}
+        st, h, _ = http("OPTIONS", self.api + "/subscribers", headers=pre)
+        self.assertEqual((st, h["access-control-allow-origin"]), (204, "http://lab.example:8080"))
+        self.assert_error(http("OPTIONS", self.api + "/subscribers",
+                               headers=dict(pre, Origin="http://lab.example:8081")), 403)
+        cfg = http("GET", self.hss.url + "/console/config.json")[2]
+        self.assertEqual((cfg["scscf"], cfg["pcscf"]),
+                         ("http://10.0.0.2:8082", "http://127.0.0.1:8081"))
+
+
 class TestToken(Base):
     token = "t0k3n-abc"
 
@@ -457,6 +529,15 @@ class TestToken(Base):
         self.assertEqual(self.req("GET", "/subscribers", headers=good)[2]["total"], 1)
         self.assert_error(self.req("DELETE", "/subscribers/432011123456791"), 401)
         self.assertEqual(self.req("GET", "/subscribers/432011123456791", headers=good)[0], 200)
+        # The console page itself loads without a token (a browser cannot send one when
+        # it opens a URL); everything it then asks the API for needs the token.
+        self.assertEqual(http("GET", self.hss.url + "/console/")[0], 200)
+        self.assertEqual(http("GET", self.hss.url + "/console/config.json")[0], 200)
+        self.assertEqual(http("GET", self.hss.url + "/console")[0], 200)  # via the redirect
+        self.assert_error(http("POST", self.hss.url + "/console/", {}), 401)
+        # Outside the console's files the token is still needed to learn more than "no".
+        self.assert_error(http("GET", self.hss.url + "/consolex"), 404)
+        self.assert_error(http("GET", self.hss.url + "/api/v1/subscribers"), 401)
 
 
 class TestSecrets(Base):

@@ -134,6 +134,13 @@ class LabRunner(unittest.TestCase):
                        f"SIP server / domain : {DOMAIN}", f"Username            : {DEMO['imsi']}",
                        f"Password            : {DEMO['auth']['password']}", "Transport"):
             self.assertIn(needle, out)
+        # The web console: printed, served, and told where the lab's status APIs are.
+        console = lab.url("hss-http") + "/console/"
+        self.assertIn(f"Web console    {console}", out)
+        self.assertEqual(http("GET", console)[0], 200)
+        st, _, cfg = http("GET", console + "config.json")
+        self.assertEqual((cfg["scscf"], cfg["pcscf"]),
+                         (lab.url("scscf-http"), lab.url("pcscf-http")))
         # Interleaved logs, each line prefixed by its process.
         for name in ("hss-stub", "scscf", "pcscf"):
             self.assertRegex(out, rf"(?m)^{re.escape(name.ljust(8))} \| ")

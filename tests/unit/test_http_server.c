@@ -20,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "ims/http_cors.h"
 #include "ims/http_server.h"
 #include "ims/log.h"
 
@@ -113,6 +114,8 @@ static bool read_reply(int fd, reply_t *r)
     memcpy(r->headers, buf, hlen < sizeof(r->headers) - 1 ? hlen : sizeof(r->headers) - 1);
     assert_int_equal(sscanf(buf, "HTTP/1.1 %d", &r->status), 1);
     const char *cl = strcasestr(r->headers, "\r\nContent-Length:");
+    if (r->status == 204 && !cl)
+        return true; /* RFC 9110 §8.6: a 204 need not carry Content-Length */
     assert_non_null(cl);
     size_t want = strtoul(cl + 17, NULL, 10);
     assert_true(want < sizeof(r->body));
@@ -172,10 +175,13 @@ static void *drive(void *arg)
     }
 }
 
-static ims_http_server_t *start(const char *bind, unsigned threads, const char *token,
-                                const char *token_methods, atomic_int *calls)
+static ims_http_server_t *start_opts(const char *bind, unsigned threads, const char *token,
+                                     const char *token_methods, const char *public_prefix,
+                                     const char *cors, atomic_int *calls)
 {
     ims_http_opts_t o = {.bind = bind,
+                         .public_prefix = public_prefix,
+                         .cors_origins = cors,
                          .threads = threads,
                          .max_body = 1024,
                          .token = token,
@@ -189,6 +195,12 @@ static ims_http_server_t *start(const char *bind, unsigned threads, const char *
         fail_msg("start failed: %s", err);
     assert_true(ims_http_server_port(srv) > 0);
     return srv;
+}
+
+static ims_http_server_t *start(const char *bind, unsigned threads, const char *token,
+                                const char *token_methods, atomic_int *calls)
+{
+    return start_opts(bind, threads, token, token_methods, NULL, NULL, calls);
 }
 
 /* The checks every mode must pass. */
@@ -460,6 +472,98 @@ static void test_token_methods(void **state)
     ims_http_server_stop(srv);
 }
 
+static void test_cors_origin_rules(void **state)
+{
+    assert_true(ims_cors_origin_allowed("http://127.0.0.1:8080", NULL));
+    assert_true(ims_cors_origin_allowed("http://127.1.2.3", NULL));
+    assert_true(ims_cors_origin_allowed("http://localhost:8080", NULL));
+    assert_true(ims_cors_origin_allowed("https://[::1]:8443", NULL));
+    assert_false(ims_cors_origin_allowed("http://127.0.0.1.evil.example", NULL));
+    assert_false(ims_cors_origin_allowed("http://localhost@evil.example", NULL));
+    assert_false(ims_cors_origin_allowed("http://127.0.0.1:8080/x", NULL));
+    assert_false(ims_cors_origin_allowed("http://127.0.0.256", NULL));
+    assert_false(ims_cors_origin_allowed("http://128.0.0.1", NULL));
+    assert_false(ims_cors_origin_allowed("ftp://127.0.0.1", NULL));
+    assert_false(ims_cors_origin_allowed("null", NULL));
+    assert_false(ims_cors_origin_allowed("null", "*"));
+    assert_false(ims_cors_origin_allowed("", "*"));
+    assert_false(ims_cors_origin_allowed(NULL, "*"));
+    assert_true(ims_cors_origin_allowed("http://lab.example:8080", "*"));
+    const char *list = "http://a.example, http://lab.example:8080";
+    assert_true(ims_cors_origin_allowed("http://lab.example:8080", list));
+    assert_true(ims_cors_origin_allowed("http://a.example", list));
+    assert_false(ims_cors_origin_allowed("http://lab.example", list));
+    assert_false(ims_cors_origin_allowed("http://a.example.evil", list));
+}
+
+/* Preflights are answered before the token check and never reach the handler; answers to
+ * allowed origins (errors included, so a page can show them) carry the CORS headers. */
+static void test_cors_and_public_prefix(void **state)
+{
+    atomic_int calls = 0;
+    ims_http_server_t *srv =
+        start_opts("127.0.0.1:0", 1, "tok", NULL, "/pub/", "http://lab.example:8080", &calls);
+    unsigned port = ims_http_server_port(srv);
+    int fd = connect_to(AF_INET, port);
+    reply_t *r = request(fd, "OPTIONS /sub HTTP/1.1\r\nHost: t\r\nOrigin: http://127.0.0.1:9\r\n"
+                             "Access-Control-Request-Method: DELETE\r\n"
+                             "Access-Control-Request-Headers: authorization\r\n\r\n");
+    assert_int_equal(r->status, 204);
+    assert_non_null(strcasestr(r->headers, "Access-Control-Allow-Origin: http://127.0.0.1:9\r\n"));
+    assert_non_null(strcasestr(r->headers, "Access-Control-Allow-Headers: Authorization, "));
+    assert_non_null(strcasestr(r->headers, "Access-Control-Allow-Methods: "));
+    assert_non_null(strstr(r->headers, "DELETE"));
+    r = request(fd, "OPTIONS /sub HTTP/1.1\r\nHost: t\r\nOrigin: http://lab.example:8080\r\n"
+                    "Access-Control-Request-Method: PATCH\r\n\r\n");
+    assert_int_equal(r->status, 204);
+    assert_non_null(strcasestr(r->headers, "Access-Control-Allow-Origin: http://lab.example:8080"));
+    r = request(fd, "OPTIONS /sub HTTP/1.1\r\nHost: t\r\nOrigin: http://evil.example\r\n"
+                    "Access-Control-Request-Method: DELETE\r\n\r\n");
+    assert_int_equal(r->status, 403);
+    assert_error_body(r, "origin_not_allowed");
+    assert_null(strcasestr(r->headers, "Access-Control-Allow-Origin"));
+    assert_int_equal(atomic_load(&calls), 0);
+
+    /* Real requests: the header only for allowed origins, on errors too. */
+    r = request(fd, "GET /sub HTTP/1.1\r\nHost: t\r\nOrigin: http://localhost:8080\r\n"
+                    "Authorization: Bearer tok\r\n\r\n");
+    assert_int_equal(r->status, 200);
+    assert_non_null(strcasestr(r->headers, "Access-Control-Allow-Origin: http://localhost:8080"));
+    assert_non_null(strcasestr(r->headers, "Access-Control-Expose-Headers: Location"));
+    assert_non_null(strcasestr(r->headers, "Vary: Origin"));
+    r = request(fd, "GET /sub HTTP/1.1\r\nHost: t\r\nOrigin: http://evil.example\r\n"
+                    "Authorization: Bearer tok\r\n\r\n");
+    assert_int_equal(r->status, 200);
+    assert_null(strcasestr(r->headers, "Access-Control-Allow-Origin"));
+    assert_int_equal(atomic_load(&calls), 2);
+    r = request(fd, "GET /sub HTTP/1.1\r\nHost: t\r\nOrigin: http://127.0.0.1:9\r\n\r\n");
+    assert_int_equal(r->status, 401);
+    assert_error_body(r, "unauthorized");
+    assert_non_null(strcasestr(r->headers, "Access-Control-Allow-Origin: http://127.0.0.1:9"));
+    close(fd);
+
+    /* A plain OPTIONS (no preflight headers) is an ordinary request: token and handler. */
+    fd = connect_to(AF_INET, port);
+    r = request(fd, "OPTIONS /sub HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_int_equal(r->status, 401);
+    close(fd);
+
+    /* The public prefix: GET without a token; other methods and paths still need it. */
+    fd = connect_to(AF_INET, port);
+    r = request(fd, "GET /pub/index.html HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_int_equal(r->status, 200);
+    assert_int_equal(atomic_load(&calls), 3);
+    r = request(fd, "GET /pubx HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_int_equal(r->status, 401);
+    close(fd);
+    fd = connect_to(AF_INET, port);
+    r = request(fd, "POST /pub/index.html HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
+    assert_int_equal(r->status, 401);
+    close(fd);
+    assert_int_equal(atomic_load(&calls), 3);
+    ims_http_server_stop(srv);
+}
+
 static void test_ipv6_and_bind_errors(void **state)
 {
     atomic_int calls = 0;
@@ -505,5 +609,11 @@ int main(void)
         cmocka_unit_test(test_external_mode), cmocka_unit_test(test_keepalive_many),
         cmocka_unit_test(test_token_methods), cmocka_unit_test(test_ipv6_and_bind_errors),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    /* A group of its own: the browser-facing rules (CORS, the console's public prefix). */
+    const struct CMUnitTest cors_tests[] = {
+        cmocka_unit_test(test_cors_origin_rules),
+        cmocka_unit_test(test_cors_and_public_prefix),
+    };
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    return failed + cmocka_run_group_tests_name("cors", cors_tests, NULL, NULL);
 }

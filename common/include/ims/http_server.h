@@ -46,6 +46,13 @@ typedef struct ims_http_opts {
                                   "Authorization: Bearer <token>" (compared in constant time) */
     const char *token_methods; /* NULL = all methods need the token; e.g. "DELETE,POST,PUT,PATCH"
                                   = only those (the CSCF status APIs) */
+    const char *public_prefix; /* GET/HEAD of paths starting with it need no token (the
+                                  console's static files: a browser cannot send one) */
+    const char *cors_origins;  /* origins besides loopback ones whose scripts may call the
+                                  API (comma-separated, or "*"); see http_cors.h. A preflight
+                                  OPTIONS needs no token and is answered here, never by the
+                                  handler (204, or 403 for other origins); answers to allowed
+                                  origins carry Access-Control-Allow-Origin. */
     ims_http_handler_cb handler;
     void *ctx;
 } ims_http_opts_t;
