@@ -10,6 +10,8 @@
 
 #include <netinet/in.h>
 
+#include "ims/loop.h"
+
 /* Which side a forwarded request went to: whose failure or silence the sender hears
  * about, and which counters count it. */
 typedef enum { PCSCF_TOWARD_SCSCF, PCSCF_TOWARD_UE } pcscf_toward_t;
@@ -61,6 +63,10 @@ struct pcscf {
     char *icid_host; /* icid-generated-at */
     long timeout_ms;
     uint64_t max_pending;                   /* overload limit (0: none) */
+    uint64_t max_queue_ms;                  /* oldest queued UDP datagram's wait (0: none) */
+    uint64_t queue_ms;                      /* its last reading (for the warning) */
+    uint64_t queue_old, queue_old_ms;       /* REGISTERs in a row that found it that old,
+                                               and when the first of them came */
     uint64_t shed_logged_ms, shed_unlogged; /* one overload warning a second at most */
     int udp_fd[2];    /* our UDP sockets (IPv4, IPv6) for the raw 100 Trying; -1: unknown */
     uint8_t rnd[512]; /* getrandom() once per 32 charging vectors, not once each */
@@ -69,6 +75,7 @@ struct pcscf {
     pcscf_txn_t *txns;           /* forwarded and waiting for an answer */
     struct pcscf_regsub *regsub; /* our reg event subscriptions (NULL: --reg-subscribe off) */
     struct pcscf_ipsec_sip *sec; /* sec-agree and IPsec (ipsec_sip.c) */
+    ims_loop_trim_t trim;        /* gives a burst's heap back (ims_loop_trim_tick) */
 };
 
 /* ---- next hop (hop.c) ---- */

@@ -29,6 +29,7 @@ static void on_sweep(su_root_magic_t *magic, su_timer_t *timer, su_timer_arg_t *
         IMS_INFO("%zu binding(s) expired", gone);
     pcscf_regsub_tick(p->regsub);
     pcscf_ipsec_sip_sweep(p);
+    ims_loop_trim_tick(&p->trim, p->agent);
 }
 
 /* nta reports a failed bind without a usable errno; try the port ourselves first so the
@@ -137,6 +138,14 @@ static int create_agent(pcscf_t *p, const pcscf_conf_t *conf, const char *host, 
         return errno ? errno : EADDRINUSE;
     }
     ims_sip_udp_sockets_by_family(port, p->udp_fd);
+    /* Arrival times on every datagram, for overload control's look at how long the head
+     * of the queue has waited (proxy.c); from the start, as a datagram queued before
+     * this is switched on would look brand new. */
+    for (int i = 0; i < 2; i++) {
+        int on = 1;
+        if (p->udp_fd[i] >= 0)
+            setsockopt(p->udp_fd[i], SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
+    }
     p->rr_uri = su_sprintf(p->home, "sip:%s:%u;lr", p->warn_host, port);
     if (pcscf_sec_agree_parse(conf->sec_agree ? conf->sec_agree : "optional", &p->sec_agree))
         p->sec_agree = PCSCF_SEC_AGREE_OPTIONAL; /* settings.c refused it already */
@@ -171,6 +180,7 @@ int pcscf_create(su_root_t *root, const pcscf_conf_t *conf, pcscf_t **out, char 
     p->root = root;
     p->timeout_ms = conf->timeout_ms > 0 ? conf->timeout_ms : 5000;
     p->max_pending = conf->max_pending > 0 ? (uint64_t)conf->max_pending : 0;
+    p->max_queue_ms = conf->max_queue_ms > 0 ? (uint64_t)conf->max_queue_ms : 0;
     p->rnd_used = sizeof p->rnd; /* empty: filled on first use */
     p->udp_fd[0] = p->udp_fd[1] = -1;
     if (ims_parse_hostport(conf->sip, host, sizeof host, &port, 5060) != 0) {

@@ -46,6 +46,7 @@ typedef struct pcscf_conf {
     size_t naliases;
     long timeout_ms;          /* how long the S-CSCF may stay silent */
     long max_pending;         /* overload limit on transactions waiting for an answer (0: none) */
+    long max_queue_ms;        /* overload limit on the UDP receive queue's wait (0: none) */
     long tcp_idle_s;          /* idle SIP TCP connections closed after this (0: never) */
     const char *sec_agree;    /* "off" | "optional" | "required" (NULL: optional) */
     const char *ipsec_alg;    /* integrity preference list (NULL: default) */
@@ -79,7 +80,7 @@ typedef struct pcscf_stats {
     uint64_t ue_unreachable;        /* transport failures toward a UE */
     uint64_t pending;               /* forwarded requests waiting for an answer now */
     uint64_t aka_keys_stripped;     /* 401s whose CK/IK were removed before the UE */
-    uint64_t overload_rejected;     /* requests answered 503 because --max-pending was hit */
+    uint64_t overload_rejected;     /* requests answered 503: --max-pending or --max-queue-ms */
 } pcscf_stats_t;
 const pcscf_stats_t *pcscf_stats(pcscf_t *p);
 /* The reg event subscriber (regsub.h), NULL with --reg-subscribe off. */

@@ -6,6 +6,8 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_status.h>
@@ -27,20 +29,80 @@ static void send_trying(pcscf_t *p, pcscf_txn_t *t, const sip_t *sip, msg_t *ori
         nta_incoming_treply(irq, SIP_100_TRYING, TAG_END());
 }
 
-/* Overload control. Every forwarded request stays pending until its answer has been
- * relayed, so the count grows with both a slow S-CSCF and our own backlog (answers queued
- * behind new requests on our socket). Past --max-pending, a new request is answered 503
- * at once: a cheap local answer instead of a forward that would only come back after the
- * UE retransmitted. The second leg of a registration (it carries credentials) finishes
- * work already done for the first, so it gets a quarter more room. */
+/* How long the oldest datagram waiting on our UDP socket has waited (ms): the kernel's
+ * arrival timestamp of the queue's head, peeked without taking it (one system call, ~1 us;
+ * a cached reading would shed requests behind a queue that has already drained). 0 when
+ * the queue is empty or the time is unknown. (The kernel's byte count of the queue is no
+ * help: UDP gives read memory back in batches of a quarter of the buffer.) */
+static uint64_t udp_queue_ms(pcscf_t *p)
+{
+    p->queue_ms = 0;
+    for (int i = 0; i < 2; i++) {
+        int fd = p->udp_fd[i];
+        if (fd < 0)
+            continue;
+        char byte, ctl[CMSG_SPACE(sizeof(struct timespec))];
+        struct iovec iov = {&byte, 1};
+        struct msghdr mh = {
+            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof ctl};
+        if (recvmsg(fd, &mh, MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC) < 0)
+            continue;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+            if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS)
+                continue;
+            struct timespec ts, rt;
+            memcpy(&ts, CMSG_DATA(c), sizeof ts);
+            clock_gettime(CLOCK_REALTIME, &rt);
+            int64_t waited = ((int64_t)rt.tv_sec - ts.tv_sec) * 1000 +
+                             ((int64_t)rt.tv_nsec - ts.tv_nsec) / 1000000;
+            if (waited > 0 && (uint64_t)waited > p->queue_ms)
+                p->queue_ms = (uint64_t)waited;
+        }
+    }
+    return p->queue_ms;
+}
+
+/* Overload control, two signals. (1) The UDP receive queue: when we cannot keep up,
+ * datagrams wait there before any of our code sees them, the S-CSCF's answers among
+ * them; once the oldest has waited --max-queue-ms, the UE would soon retransmit (T1 =
+ * 500 ms) and each retransmission adds work, so a new REGISTER is answered 503 at once,
+ * which costs a fraction of a forward and stops that UE from retransmitting. (2) Every
+ * forwarded request stays pending until its answer has been relayed, so the count grows
+ * with a slow S-CSCF too; past --max-pending the same 503. The second leg of a
+ * registration (it carries credentials) finishes work already done for the first, so it
+ * gets more room: a quarter more pending, and the queue rule never sheds it (shedding
+ * it would throw away the first leg's work and complete nothing). */
+/* REGISTERs in a row that find an old queue, within a window, before any is shed */
+#define PCSCF_QUEUE_OLD_MIN       32
+#define PCSCF_QUEUE_OLD_WINDOW_MS 100
+#define PCSCF_QUEUE_MIN_PENDING   128 /* forwarded and unanswered, for the queue rule */
 static bool overloaded(pcscf_t *p, const sip_t *sip)
 {
+    bool second_leg = sip->sip_authorization != NULL;
     uint64_t limit = p->max_pending;
-    if (!limit)
+    if (limit && p->stats.pending >= limit + (second_leg ? limit / 4 : 0))
+        return true;
+    limit = p->max_queue_ms;
+    if (!limit || p->stats.pending < PCSCF_QUEUE_MIN_PENDING)
         return false;
-    if (sip->sip_authorization)
-        limit += limit / 4;
-    return p->stats.pending >= limit;
+    /* Only a queue that stays old under many REGISTERs, with many of them in flight, is
+     * overload. After the process was merely paused (a busy host), or while something
+     * else fills the queue (a flood of junk), the few REGISTERs among it look old too,
+     * and are served. */
+    if (udp_queue_ms(p) < limit) {
+        p->queue_old = 0;
+        return false;
+    }
+    uint64_t now = ims_now_ms();
+    if (p->queue_old < PCSCF_QUEUE_OLD_MIN) {
+        if (!p->queue_old || now - p->queue_old_ms > PCSCF_QUEUE_OLD_WINDOW_MS) {
+            p->queue_old = 0;
+            p->queue_old_ms = now;
+        }
+        p->queue_old++;
+        return false;
+    }
+    return !second_leg;
 }
 
 static void shed(pcscf_t *p, nta_incoming_t *irq)
@@ -53,9 +115,11 @@ static void shed(pcscf_t *p, nta_incoming_t *irq)
     /* One line a second, not one per request: logging must not add to the overload. */
     p->shed_unlogged++;
     if (now - p->shed_logged_ms >= 1000) {
-        IMS_WARN("overloaded: %llu requests pending (--max-pending %llu); answered %llu "
-                 "with 503 since the last warning",
+        IMS_WARN("overloaded: %llu requests pending (--max-pending %llu), the oldest datagram "
+                 "on the UDP socket waited %llu ms (--max-queue-ms %llu); answered %llu with 503 "
+                 "since the last warning",
                  (unsigned long long)p->stats.pending, (unsigned long long)p->max_pending,
+                 (unsigned long long)p->queue_ms, (unsigned long long)p->max_queue_ms,
                  (unsigned long long)p->shed_unlogged);
         p->shed_logged_ms = now;
         p->shed_unlogged = 0;

@@ -33,6 +33,13 @@ static const ims_cfg_opt_t opts[] = {
      "overload limit: with this many requests waiting for an answer, new ones get 503 "
      "P-CSCF Overloaded at once (0: no limit)",
      false},
+    {"max-queue-ms", "PCSCF_MAX_QUEUE_MS", IMS_CFG_INT, "200", 0, 10000,
+     "overload limit: while the oldest datagram waiting on the UDP socket has waited this "
+     "long, new REGISTERs (without credentials) get 503 P-CSCF Overloaded at once (only "
+     "with 128 or more requests pending and after 32 REGISTERs in 100 ms "
+     "found it so, so a pause or a few REGISTERs in other traffic shed nothing; 0: no "
+     "limit)",
+     false},
     {"tcp-idle", "PCSCF_TCP_IDLE", IMS_CFG_INT, "3600", 0, 86400,
      "seconds after which an idle SIP TCP connection is closed (0: never); bounds half-open "
      "and abandoned connections (a UE re-registering over TCP keeps its connection busy)",
@@ -114,6 +121,7 @@ int pcscf_settings_load(int argc, char **argv, pcscf_settings_t *s)
         .visited_network = ims_cfg_str(cfg, "visited-network"),
         .timeout_ms = ims_cfg_int(cfg, "timeout-ms"),
         .max_pending = ims_cfg_int(cfg, "max-pending"),
+        .max_queue_ms = ims_cfg_int(cfg, "max-queue-ms"),
         .tcp_idle_s = ims_cfg_int(cfg, "tcp-idle"),
         .reg_subscribe = strcmp(rsub, "on") == 0,
         .sec_agree = ims_cfg_str(cfg, "sec-agree"),

@@ -214,6 +214,7 @@ struct scscf {
     scscf_metrics_t m;
     unsigned pending;
     struct scscf_regevent *re; /* the reg event package (regevent.h) */
+    ims_loop_trim_t trim;      /* gives a burst's heap back (ims_loop_trim_tick) */
 };
 
 /* Where the final reply to one request goes: over nta in the daemon, to a buffer in the

@@ -145,6 +145,7 @@ static void on_tick(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
     scscf_guard_purge(s->guard, ims_now_ms());
     scscf_location_flush(s->loc);
     scscf_regevent_flush(s);
+    ims_loop_trim_tick(&s->trim, s->agent);
 }
 
 int scscf_registrar_init(scscf_t *s)

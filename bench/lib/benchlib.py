@@ -281,6 +281,14 @@ def run_sipp(scenario, remote, csv, count, rate, workdir, local_port, domain,
     """One bounded SIPp run of `count` calls at `rate` calls per rate_period_ms (calls/s
     by default; 1000 per 3000 ms gives 333.3/s). Returns a dict with
     successful/failed/retransmissions/elapsed/achieved rate/return code."""
+    return finish_sipp(start_sipp(scenario, remote, csv, count, rate, workdir, local_port,
+                                  domain, limit, extra, max_seconds, tag, rate_period_ms))
+
+
+def start_sipp(scenario, remote, csv, count, rate, workdir, local_port, domain,
+               limit=None, extra=None, max_seconds=None, tag="run", rate_period_ms=1000):
+    """run_sipp without waiting: returns a handle for finish_sipp (two SIPp loads can
+    then overlap, e.g. a probe while an overload drains)."""
     stat = os.path.join(workdir, f"{tag}.stat.csv")
     errf = os.path.join(workdir, f"{tag}.err.log")
     max_seconds = max_seconds or int(count * rate_period_ms / 1000 / rate) + 30
@@ -293,33 +301,70 @@ def run_sipp(scenario, remote, csv, count, rate, workdir, local_port, domain,
             "-nostdin", "-trace_stat", "-stf", stat, "-fd", "1",
             "-trace_err", "-error_file", errf, "-buff_size", "4194304",
             "-mi", "127.0.0.1"] + (extra or [])
-    t0 = time.monotonic()
-    c0 = children_cpu_seconds()
-    p = subprocess.run(argv, cwd=workdir, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.PIPE, timeout=max_seconds + 30)
-    wall = time.monotonic() - t0
-    res = {"rc": p.returncode, "wall": wall, "sipp_cpu": children_cpu_seconds() - c0, "successful": 0, "failed": 0,
-           "retrans": 0, "elapsed": wall, "stderr": p.stderr.decode(errors="replace")[-500:]}
+    errlog = open(os.path.join(workdir, f"{tag}.stderr"), "w+b")
+    return {"proc": subprocess.Popen(argv, cwd=workdir, stdout=subprocess.DEVNULL,
+                                     stderr=errlog),
+            "errlog": errlog, "stat": stat, "count": count, "max_seconds": max_seconds,
+            "t0": time.monotonic(), "c0": children_cpu_seconds()}
+
+
+def sipp_stat_rows(path):
+    """The rows of a SIPp -trace_stat file (one per -fd period) as dicts of strings."""
     try:
-        with open(stat) as f:
+        with open(path) as f:
             rows = [line.rstrip("\n").split(";") for line in f if line.strip()]
-        head, last = rows[0], rows[-1]
-        col = {name: i for i, name in enumerate(head)}
+    except OSError:
+        return []
+    if len(rows) < 2:
+        return []
+    return [dict(zip(rows[0], r)) for r in rows[1:]]
+
+
+def sipp_elapsed(row, key="ElapsedTime(C)", whole_seconds=False):
+    """Seconds from a SIPp stat time field (HH:MM:SS:mmmmmm). SIPp 3.6 writes the
+    elapsed time of its rows as HH:MM:SS: that is None unless whole_seconds is set
+    (run_sipp then keeps its own wall-clock time, as it always has)."""
+    try:
+        parts = [int(x) for x in row[key].split(":")]
+    except (KeyError, ValueError):
+        return None
+    if len(parts) == 3 and whole_seconds:
+        parts.append(0)
+    if len(parts) != 4:
+        return None
+    h, m, s, us = parts
+    return h * 3600 + m * 60 + s + us / 1e6
+
+
+def finish_sipp(h):
+    """Waits (bounded) for a start_sipp run and returns run_sipp's dict."""
+    p = h["proc"]
+    try:
+        p.wait(timeout=max(1.0, h["max_seconds"] + 30 - (time.monotonic() - h["t0"])))
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+    wall = time.monotonic() - h["t0"]
+    h["errlog"].seek(0)
+    stderr = h["errlog"].read().decode(errors="replace")[-500:]
+    h["errlog"].close()
+    res = {"rc": p.returncode, "wall": wall, "sipp_cpu": children_cpu_seconds() - h["c0"],
+           "successful": 0, "failed": 0, "retrans": 0, "elapsed": wall, "stderr": stderr}
+    rows = sipp_stat_rows(h["stat"])
+    if rows:
+        last = rows[-1]
 
         def num(name):
             try:
-                return int(last[col[name]])
-            except (KeyError, ValueError, IndexError):
+                return int(last[name])
+            except (KeyError, ValueError):
                 return 0
         res["successful"] = num("SuccessfulCall(C)")
         res["failed"] = num("FailedCall(C)")
         res["retrans"] = num("Retransmissions(C)")
-        el = last[col["ElapsedTime(C)"]]  # HH:MM:SS:mmmmmm
-        h, m, s, us = (int(x) for x in el.split(":"))
-        res["elapsed"] = h * 3600 + m * 60 + s + us / 1e6
-    except (OSError, IndexError, KeyError, ValueError):
-        pass
+        res["elapsed"] = sipp_elapsed(last) or wall
     # Calls SIPp never completed (killed by the global timeout) are failures too.
+    count = h["count"]
     res["failed"] = max(res["failed"], count - res["successful"])
     res["achieved"] = res["successful"] / res["elapsed"] if res["elapsed"] > 0 else 0.0
     return res
@@ -364,7 +409,7 @@ class Capture:
     """tcpdump on lo for one UDP port, kernel timestamps, to compute response times
     with sub-millisecond resolution (SIPp's own timers resolve ~4 ms)."""
 
-    def __init__(self, port, path):
+    def __init__(self, port, path, bpf=None):
         self.path = path
         self.ok = shutil.which("tcpdump") is not None and os.geteuid() == 0
         self.proc = None
@@ -375,7 +420,7 @@ class Capture:
         self._err = open(self.err_path, "wb")
         self.proc = subprocess.Popen(
             ["tcpdump", "-i", "lo", "-n", "-s", "2048", "-B", "65536", "-w", path,
-             "-Z", "root", f"udp port {port}"],
+             "-Z", "root", bpf or f"udp port {port}"],
             stdout=subprocess.DEVNULL, stderr=self._err, start_new_session=True)
         # tcpdump prints "listening on" once the socket is live.
         deadline = time.monotonic() + 5

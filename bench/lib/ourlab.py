@@ -41,13 +41,15 @@ def _has_option(bin_dir, name, option):
 class OurLab(benchlib.ProcGroup):
     name = "ours"
 
-    def __init__(self, bin_dir, users, domain, workdir, log_level="warn"):
+    def __init__(self, bin_dir, users, domain, workdir, log_level="warn", wrap=None):
         self.bin_dir = os.path.abspath(bin_dir)
         self.users = users
         self.domain = domain
         self.dir = os.path.join(workdir, "ours")
         os.makedirs(self.dir)
         self.log_level = log_level
+        # {daemon: argv prefix}, e.g. valgrind for an instruction count
+        self.wrap = wrap or {}
         self.procs = []
         for b in ("hss-stub", "scscf", "pcscf"):
             if not os.access(os.path.join(bin_dir, b), os.X_OK):
@@ -59,10 +61,10 @@ class OurLab(benchlib.ProcGroup):
         self.pcscf_http = benchlib.free_port(udp_too=False)
 
     def _start(self, name, args, health_url):
-        p = benchlib.Proc(name, [os.path.join(self.bin_dir, name)] + args, self.dir,
-                          cwd=self.dir)
+        p = benchlib.Proc(name, self.wrap.get(name, []) + [os.path.join(self.bin_dir, name)]
+                          + args, self.dir, cwd=self.dir)
         self.procs.append(p)
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + (60 if name in self.wrap else 15)
         while time.monotonic() < deadline:
             if not p.alive():
                 raise NotReady(f"{name} exited at startup:\n{p.log_text(1500)}")

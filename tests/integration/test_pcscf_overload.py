@@ -1,11 +1,14 @@
 """P-CSCF overload control (--max-pending): past the limit a new REGISTER gets an immediate
 503 with Retry-After and a Warning, is not forwarded, and REGISTERs flow again once the
-S-CSCF's answers bring the pending count back under the limit."""
+S-CSCF's answers bring the pending count back under the limit. --max-backlog-kb does the
+same when datagrams pile up on the P-CSCF's UDP socket faster than it reads them."""
 
 import os
 import re
+import signal
 import socket
 import sys
+import time
 import unittest
 import uuid
 
@@ -49,8 +52,10 @@ def udp(timeout=10):
 
 
 class Ue:
-    def __init__(self, test, pcscf_port):
+    def __init__(self, test, pcscf_port, rcvbuf=None):
         self.sock = udp()
+        if rcvbuf:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         test.addCleanup(self.sock.close)
         self.port = self.sock.getsockname()[1]
         self.dest = ("127.0.0.1", pcscf_port)
@@ -102,11 +107,11 @@ def metric(p, name):
 
 
 class PcscfOverloadTest(unittest.TestCase):
-    def start(self, max_pending, timeout_ms=20000):
+    def start(self, max_pending, timeout_ms=20000, extra=None):
         self.scscf = ScscfStandin(self)
         self.pcscf = harness.Pcscf(f"sip:127.0.0.1:{self.scscf.port};transport=udp",
                                    extra=["--max-pending", str(max_pending), "--timeout-ms",
-                                          str(timeout_ms)])
+                                          str(timeout_ms)] + (extra or []))
         self.addCleanup(self.pcscf.stop)
         return self.pcscf
 
@@ -196,6 +201,69 @@ class PcscfOverloadTest(unittest.TestCase):
         self.assertEqual(status_of(b.recv())[0], 100)
         req_b, _ = self.scscf.take(b.port)
         self.assertIn(f"Via: SIP/2.0/UDP 127.0.0.1:{b.port}", req_b)
+
+    def _queue_while_stopped(self, p, ue, batches, pause, hold=0.0):
+        """Sends batches of REGISTERs to the stopped P-CSCF, `pause` seconds apart, then
+        after `hold` seconds lets it run; returns (Call-IDs in order, {Call-ID: answer})
+        once every request has its answer."""
+        ids = []
+        os.kill(p.pid, signal.SIGSTOP)
+        self.addCleanup(lambda: p.alive() and os.kill(p.pid, signal.SIGCONT))
+        for i, batch in enumerate(batches):
+            if i:
+                time.sleep(pause)
+            # a batch: a count of new REGISTERs, or [(count, with credentials), ...]
+            for n, auth in batch if isinstance(batch, list) else [(batch, False)]:
+                for _ in range(n):
+                    req = register(ue.port, auth=auth)
+                    ids.append(re.search(rb"Call-ID: (\S+)", req).group(1).decode())
+                    ue.sock.sendto(req, ue.dest)
+        time.sleep(hold)
+        os.kill(p.pid, signal.SIGCONT)
+        answers = {}
+        while len(answers) < len(ids):
+            r = ue.recv()
+            answers[re.search(r"(?m)^Call-ID: (\S+)", r).group(1)] = r
+        return ids, answers
+
+    def test_queueing_time_on_the_socket_sheds_new_registrations(self):
+        # While the P-CSCF is stopped, 300 REGISTERs wait on its socket for 1.5 s, then 50
+        # more arrive. Running again, it forwards old ones until 128 are pending (the
+        # silent S-CSCF answers none) and 32 more (a short pause is not overload), then
+        # answers old ones 503 (the head of its queue has waited past --max-queue-ms 500
+        # for 32 REGISTERs in a row) except those with credentials, and forwards the young.
+        p = self.start(max_pending=0, extra=["--max-queue-ms", "500"])
+        ue = Ue(self, p.sip_port, rcvbuf=4 << 20)
+        ids, answers = self._queue_while_stopped(p, ue, [[(300, False), (20, True)], 50], 1.5)
+        st = {i: status_of(answers[i]) for i in ids}
+        shed = [i for i in ids if st[i] == OVERLOADED]
+        trying = [i for i in ids if st[i][0] == 100]
+        self.assertEqual(len(shed) + len(trying), len(ids), sorted(set(st.values())))
+        self.assertEqual([st[i][0] for i in ids[:160]], [100] * 160, "shed too early")
+        self.assertGreater(len(shed), 0, "an old queue shed nothing")
+        self.assertEqual([st[i][0] for i in ids[300:320]], [100] * 20,
+                         "an old second leg (with credentials) was shed")
+        self.assertEqual([st[i][0] for i in ids[320:]], [100] * 50, "a young request was shed")
+        for i in shed:
+            self.assertRegex(answers[i], r"(?m)^Retry-After: \d+")
+        self.assertEqual(self.forwarded(), len(trying))
+        self.assertEqual(metric(p, "pcscf_overload_rejected_total"), len(shed))
+        self.assertRegex(p.log(), r"overloaded: .* waited \d+ ms \(--max-queue-ms 500\)")
+
+    def test_a_short_pause_sheds_nothing(self):
+        # Twenty REGISTERs queued during a 1 s stop: old, but too few to be overload.
+        p = self.start(max_pending=0, extra=["--max-queue-ms", "200"])
+        ue = Ue(self, p.sip_port, rcvbuf=4 << 20)
+        ids, answers = self._queue_while_stopped(p, ue, [20], 0, hold=1.0)
+        self.assertEqual([status_of(answers[i])[0] for i in ids], [100] * len(ids))
+        self.assertEqual(metric(p, "pcscf_overload_rejected_total"), 0)
+
+    def test_queue_limit_zero_sheds_nothing(self):
+        p = self.start(max_pending=0, extra=["--max-queue-ms", "0"])
+        ue = Ue(self, p.sip_port, rcvbuf=4 << 20)
+        ids, answers = self._queue_while_stopped(p, ue, [20, 20], 1.0)
+        self.assertEqual([status_of(answers[i])[0] for i in ids], [100] * len(ids))
+        self.assertEqual(metric(p, "pcscf_overload_rejected_total"), 0)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,10 @@
 #ifndef IMS_LOOP_H
 #define IMS_LOOP_H
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
 #include <sofia-sip/su_wait.h>
 
 #include "ims/http_server.h"
@@ -37,5 +41,20 @@ struct nta_agent_s;
  * TPTAG_IDLE given to nta_agent_create does not reach the listening transports; this sets
  * it on each of them. Returns 0, or -1 if one refused. */
 int ims_loop_tcp_idle(struct nta_agent_s *agent, long idle_s);
+
+/* Gives the heap a burst left behind back to the kernel. Each transaction holds its
+ * messages (~10 KiB) until Timer J; glibc keeps what they freed, so RSS stayed at the
+ * high-water mark of the busiest second forever. Trimming while the load lasts would
+ * only turn the same pages into page faults again, so it waits until the live
+ * transactions have halved since their peak, then once more at each further halving. */
+typedef struct ims_loop_trim {
+    size_t peak;    /* most live transactions since the last trim */
+    uint64_t trims; /* malloc_trim calls so far */
+} ims_loop_trim_t;
+
+/* Call about once a second from the loop thread. Returns true when it trimmed. */
+bool ims_loop_trim_tick(ims_loop_trim_t *t, struct nta_agent_s *agent);
+/* The rule alone: live transactions now; true when a trim is due (updates t). */
+bool ims_loop_trim_due(ims_loop_trim_t *t, size_t live);
 
 #endif
