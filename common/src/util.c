@@ -276,6 +276,17 @@ int ims_parse_hostport(const char *text, char *host, size_t hostlen, uint16_t *p
     return 0;
 }
 
+bool ims_imsi_from_impi(const char *impi, char out[16])
+{
+    const char *at = impi ? strchr(impi, '@') : NULL;
+    size_t n = at ? (size_t)(at - impi) : 0;
+    if (n < 5 || n > 15 || strspn(impi, "0123456789") != n)
+        return false;
+    memcpy(out, impi, n);
+    out[n] = '\0';
+    return true;
+}
+
 uint64_t ims_now_ms(void)
 {
     struct timespec ts;

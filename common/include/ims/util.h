@@ -38,6 +38,10 @@ int ims_parse_hostport(const char *text, char *host, size_t hostlen, uint16_t *p
  * small for the result and its NUL). */
 int ims_url_decode(const char *in, char *out, size_t cap);
 
+/* The IMSI of an IMPI of the form "<5 to 15 digits>@realm" (TS 23.003 §13.3) into out;
+ * false when impi is NULL or not of that form. */
+bool ims_imsi_from_impi(const char *impi, char out[16]);
+
 /* Milliseconds from CLOCK_MONOTONIC, and seconds from CLOCK_REALTIME. */
 uint64_t ims_now_ms(void);
 int64_t ims_wall_s(void);

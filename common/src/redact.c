@@ -1,0 +1,296 @@
+/* Redacts secrets from SIP messages kept for display: key and password parameters,
+ * non-Digest credentials, SDP/SRTP/MIKEY keys; and makes the copy valid UTF-8 text. */
+#include "ims/redact.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef struct obuf {
+    char *p;
+    size_t n, cap;
+    bool oom;
+} obuf_t;
+
+/* Parameter names whose values are secrets wherever they appear ("name=value"). */
+static const char *const secret_params[] = {"ck",     "ik", "res", "xres", "password", "passwd",
+                                            "secret", "k",  "op",  "opc",  "key"};
+
+static bool reserve(obuf_t *b, size_t more)
+{
+    if (b->oom)
+        return false;
+    if (b->n + more + 1 <= b->cap)
+        return true;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->n + more + 1)
+        cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p) {
+        b->oom = true;
+        return false;
+    }
+    b->p = p;
+    b->cap = cap;
+    return true;
+}
+
+static void put_raw(obuf_t *b, const char *s, size_t n)
+{
+    if (!reserve(b, n))
+        return;
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+}
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 when it is not one (overlong
+ * forms, surrogates and code points above U+10FFFF included, as JSON encoders refuse
+ * them). */
+static size_t utf8_len(const unsigned char *s, size_t avail)
+{
+    unsigned char c = s[0];
+    size_t len;
+    uint32_t cp;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+        cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (avail < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min_cp[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return len;
+}
+
+/* Copies text, turning control bytes and invalid UTF-8 into '.'. */
+static void put_text(obuf_t *b, const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = u[i];
+        if (c >= 0x80) {
+            size_t l = utf8_len(u + i, n - i);
+            if (l) {
+                put_raw(b, s + i, l);
+                i += l;
+                continue;
+            }
+            put_raw(b, ".", 1);
+        } else if ((c < 0x20 && c != '\r' && c != '\n' && c != '\t') || c == 0x7F) {
+            put_raw(b, ".", 1);
+        } else {
+            put_raw(b, s + i, 1);
+        }
+        i++;
+    }
+}
+
+static bool is_token_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != '\0' && strchr("-.!%*_+`'~", c) != NULL);
+}
+
+static bool is_delim_before(const char *in, size_t i)
+{
+    return i == 0 || strchr(" \t\r\n;,:?&", in[i - 1]) != NULL;
+}
+
+/* Skips linear white space (spaces, tabs, and a line break followed by a space or tab). */
+static size_t skip_lws(const char *in, size_t len, size_t i)
+{
+    for (;;) {
+        if (i < len && (in[i] == ' ' || in[i] == '\t')) {
+            i++;
+        } else if (i + 1 < len && in[i] == '\n' && (in[i + 1] == ' ' || in[i + 1] == '\t')) {
+            i += 2;
+        } else if (i + 2 < len && in[i] == '\r' && in[i + 1] == '\n' &&
+                   (in[i + 2] == ' ' || in[i + 2] == '\t')) {
+            i += 3;
+        } else {
+            return i;
+        }
+    }
+}
+
+/* End of the logical line starting at or before i: the line break not followed by a
+ * continuation (or len). */
+static size_t logical_line_end(const char *in, size_t len, size_t i)
+{
+    while (i < len) {
+        if (in[i] == '\n' && !(i + 1 < len && (in[i + 1] == ' ' || in[i + 1] == '\t')))
+            return (i > 0 && in[i - 1] == '\r') ? i - 1 : i;
+        i++;
+    }
+    return len;
+}
+
+/* End of a parameter value starting at i: a quoted string (escapes honoured; an
+ * unterminated one runs to the end of the logical line) or a run up to a delimiter
+ * from stop. *quoted tells which. */
+static size_t value_end(const char *in, size_t len, size_t i, const char *stop, bool *quoted)
+{
+    *quoted = i < len && in[i] == '"';
+    if (*quoted) {
+        size_t eol = logical_line_end(in, len, i);
+        for (size_t j = i + 1; j < eol; j++) {
+            if (in[j] == '\\' && j + 1 < eol)
+                j++;
+            else if (in[j] == '"')
+                return j + 1;
+        }
+        return eol;
+    }
+    while (i < len && !strchr(stop, in[i]))
+        i++;
+    return i;
+}
+
+static bool is_secret_param(const char *name, size_t n)
+{
+    for (size_t k = 0; k < sizeof(secret_params) / sizeof(secret_params[0]); k++)
+        if (strlen(secret_params[k]) == n && strncasecmp(name, secret_params[k], n) == 0)
+            return true;
+    return false;
+}
+
+static void put_redacted(obuf_t *b, bool quoted)
+{
+    put_raw(b, quoted ? "\"" IMS_REDACTED "\"" : IMS_REDACTED,
+            quoted ? sizeof(IMS_REDACTED) + 1 : sizeof(IMS_REDACTED) - 1);
+}
+
+/* At the start of a line: "Authorization:" or "Proxy-Authorization:" with a scheme other
+ * than Digest has its credentials replaced. Returns the input position after what was
+ * handled, or i when the line is something else. */
+static size_t credentials(obuf_t *b, const char *in, size_t len, size_t i)
+{
+    static const char *const names[] = {"authorization", "proxy-authorization"};
+    size_t n = 0;
+    while (i + n < len && is_token_char((unsigned char)in[i + n]))
+        n++;
+    bool hit = false;
+    for (size_t k = 0; k < 2; k++)
+        hit |= strlen(names[k]) == n && strncasecmp(in + i, names[k], n) == 0;
+    if (!hit)
+        return i;
+    size_t j = skip_lws(in, len, i + n);
+    if (j >= len || in[j] != ':')
+        return i;
+    size_t s = skip_lws(in, len, j + 1), se = s;
+    while (se < len && is_token_char((unsigned char)in[se]))
+        se++;
+    if (se == s || (se - s == 6 && strncasecmp(in + s, "digest", 6) == 0))
+        return i;
+    size_t eol = logical_line_end(in, len, se);
+    put_text(b, in + i, se - i);
+    if (skip_lws(in, len, se) < eol) {
+        put_raw(b, " ", 1);
+        put_redacted(b, false);
+    }
+    return eol;
+}
+
+/* A token at i (after a delimiter). Writes it, and its value redacted when it names a
+ * secret. Returns the input position after what was written. */
+static size_t token(obuf_t *b, const char *in, size_t len, size_t i)
+{
+    size_t n = 0;
+    while (i + n < len && is_token_char((unsigned char)in[i + n]))
+        n++;
+    size_t j = skip_lws(in, len, i + n);
+    bool quoted;
+    if (j < len && in[j] == '=' && is_secret_param(in + i, n)) {
+        size_t v = skip_lws(in, len, j + 1);
+        size_t ve = value_end(in, len, v, " \t\r\n;,&>", &quoted);
+        put_text(b, in + i, v - i);
+        put_redacted(b, quoted);
+        return ve;
+    }
+    if (n == 6 && j < len && in[j] == ':' && strncasecmp(in + i, "inline", 6) == 0) {
+        size_t ve = value_end(in, len, j + 1, " \t\r\n;|", &quoted);
+        put_text(b, in + i, j + 1 - i);
+        put_redacted(b, quoted);
+        return ve;
+    }
+    if (n == 5 && j > i + n && strncasecmp(in + i, "mikey", 5) == 0) {
+        size_t ve = value_end(in, len, j, " \t\r\n", &quoted);
+        put_text(b, in + i, j - i);
+        put_redacted(b, quoted);
+        return ve;
+    }
+    put_text(b, in + i, n);
+    return i + n;
+}
+
+static void truncate_to(obuf_t *b, size_t max)
+{
+    if (max == 0 || b->n <= max || b->oom)
+        return;
+    size_t cut = max;
+    while (cut > 0 && ((unsigned char)b->p[cut] & 0xC0) == 0x80)
+        cut--; /* never split a UTF-8 sequence */
+    size_t dropped = b->n - cut;
+    b->n = cut;
+    char note[64];
+    int k = snprintf(note, sizeof(note), "\r\n[... %zu more bytes not kept]\r\n", dropped);
+    put_raw(b, note, (size_t)k);
+}
+
+char *ims_redact_sip(const char *in, size_t len, size_t max, size_t *outlen)
+{
+    obuf_t b = {0};
+    if (!reserve(&b, len + 64))
+        return NULL;
+    b.p[0] = '\0';
+    size_t i = 0;
+    while (i < len && !b.oom) {
+        bool line_start = i == 0 || in[i - 1] == '\n';
+        if (line_start && in[i] != ' ' && in[i] != '\t') {
+            size_t after = credentials(&b, in, len, i);
+            if (after != i) {
+                i = after;
+                continue;
+            }
+        }
+        if (is_token_char((unsigned char)in[i]) && is_delim_before(in, i)) {
+            i = token(&b, in, len, i);
+            continue;
+        }
+        /* Copy up to the next byte that could start a token after a delimiter. */
+        size_t j = i + 1;
+        while (j < len && !(is_token_char((unsigned char)in[j]) && is_delim_before(in, j)))
+            j++;
+        put_text(&b, in + i, j - i);
+        i = j;
+    }
+    truncate_to(&b, max);
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    if (outlen)
+        *outlen = b.n;
+    return b.p;
+}
