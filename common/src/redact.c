@@ -82,7 +82,8 @@ static size_t utf8_len(const unsigned char *s, size_t avail)
     return len;
 }
 
-/* Copies text, turning control bytes and invalid UTF-8 into '.'. */
+/* Copies text, turning control bytes and invalid UTF-8 into '?' (not a token character,
+ * so the copy tokenises as the original did and redacting it again changes nothing). */
 static void put_text(obuf_t *b, const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;
@@ -96,9 +97,9 @@ static void put_text(obuf_t *b, const char *s, size_t n)
                 i += l;
                 continue;
             }
-            put_raw(b, ".", 1);
+            put_raw(b, "?", 1);
         } else if ((c < 0x20 && c != '\r' && c != '\n' && c != '\t') || c == 0x7F) {
-            put_raw(b, ".", 1);
+            put_raw(b, "?", 1);
         } else {
             put_raw(b, s + i, 1);
         }
@@ -114,7 +115,8 @@ static bool is_token_char(unsigned char c)
 
 static bool is_delim_before(const char *in, size_t i)
 {
-    return i == 0 || strchr(" \t\r\n;,:?&", in[i - 1]) != NULL;
+    /* Any byte that cannot be part of a token ends one: redacting too much is safe. */
+    return i == 0 || !is_token_char((unsigned char)in[i - 1]);
 }
 
 /* Skips linear white space (spaces, tabs, and a line break followed by a space or tab). */
@@ -162,7 +164,7 @@ static size_t value_end(const char *in, size_t len, size_t i, const char *stop, 
         }
         return eol;
     }
-    while (i < len && !strchr(stop, in[i]))
+    while (i < len && (in[i] == '\0' || !strchr(stop, in[i]))) /* strchr finds NUL too */
         i++;
     return i;
 }

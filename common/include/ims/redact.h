@@ -19,7 +19,7 @@
  * - in the body, SDP key lines (k=...), `inline:` SRTP keys (a=crypto) and MIKEY data
  *   (a=key-mgmt:mikey ...) are replaced;
  * - bytes that are not printable text (control characters other than CR, LF and TAB,
- *   invalid UTF-8) become '.', so the copy is always a valid JSON string.
+ *   invalid UTF-8) become '?', so the copy is always a valid JSON string.
  * Digest response, nonce, cnonce, auts and the Security-* headers are not secrets and are
  * kept (they are what a tester needs to read). When the copy is longer than max bytes it
  * is cut there (on a character boundary) and ends with a line saying how much was cut;
