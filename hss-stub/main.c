@@ -7,6 +7,7 @@
 
 #include "hss.h"
 #include "ims/cfg.h"
+#include "ims/daemon.h"
 #include "ims/http_server.h"
 #include "ims/log.h"
 #include "ims/util.h"
@@ -26,20 +27,13 @@ static const ims_cfg_opt_t opts[] = {
     {"log-level", "HSS_LOG_LEVEL", IMS_CFG_STR, "info", 0, 0, "debug, info, warn or error", false},
 };
 
-static bool loopback_host(const char *host)
-{
-    return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
-           strcmp(host, "localhost") == 0;
-}
-
 int main(int argc, char **argv)
 {
     ims_cfg_t *cfg = NULL;
     hss_db_t *db = NULL;
     ims_http_server_t *http = NULL;
     ims_log_level_t level;
-    char err[512], host[256];
-    uint16_t port;
+    char err[512];
     int rc = 1;
 
     ims_cfg_result_t cr =
@@ -61,19 +55,9 @@ int main(int argc, char **argv)
     ims_log_init("hss-stub", level);
     const char *bind = ims_cfg_str(cfg, "http");
     const char *token = ims_cfg_str(cfg, "token");
-    if (ims_parse_hostport(bind, host, sizeof host, &port, 8080) != 0) {
-        fprintf(stderr, "hss-stub: --http %s is not HOST:PORT\n", bind);
-        goto out;
-    }
-    if (token && !*token) {
-        fprintf(stderr, "hss-stub: --token must not be empty\n");
-        goto out;
-    }
-    if (!loopback_host(host) && !token && !ims_cfg_bool(cfg, "insecure")) {
-        fprintf(stderr,
-                "hss-stub: refusing to serve subscriber secrets on %s without --token "
-                "(or pass --insecure)\n",
-                bind);
+    if (ims_http_guard(bind, 8080, token, ims_cfg_bool(cfg, "insecure"), "subscriber secrets", err,
+                       sizeof err) != 0) {
+        fprintf(stderr, "hss-stub: %s\n", err);
         goto out;
     }
 

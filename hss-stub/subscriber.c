@@ -4,8 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-
-#include <openssl/crypto.h>
+#include <time.h>
 
 #include "hss.h"
 #include "ims/milenage.h"
@@ -13,7 +12,7 @@
 
 void hss_sub_clear(hss_sub_t *s)
 {
-    OPENSSL_cleanse(s, sizeof(*s));
+    ims_secure_zero(s, sizeof(*s));
 }
 
 static int fail(hss_err_t *err, int status, const char *code, const char *fmt, const char *a,
@@ -190,7 +189,7 @@ static int parse_auth(const json_t *auth, hss_sub_t *out, hss_err_t *err)
     if (has_op) {
         /* Only OPc is kept: the OP is an operator-wide secret. */
         int crc = ims_milenage_opc(out->k, op, out->opc);
-        OPENSSL_cleanse(op, sizeof(op));
+        ims_secure_zero(op, sizeof(op));
         if (crc)
             return fail(err, 500, "internal", "cannot derive OPc%s%s", "", NULL);
     }
@@ -386,8 +385,8 @@ json_t *hss_sub_to_doc(const hss_sub_t *s)
                             json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "scheme", "aka", "k", k, "opc",
                                       opc, "amf", amf, "sqn", sqn, "algorithm",
                                       ims_aka_version_name(s->algorithm)));
-        OPENSSL_cleanse(k, sizeof(k));
-        OPENSSL_cleanse(opc, sizeof(opc));
+        ims_secure_zero(k, sizeof(k));
+        ims_secure_zero(opc, sizeof(opc));
     }
     return o;
 }

@@ -10,6 +10,7 @@
 #include <sqlite3.h>
 
 #include "hss.h"
+#include "ims/db.h"
 #include "ims/log.h"
 #include "ims/util.h"
 
@@ -89,115 +90,40 @@ static const char *const migrations[] = {
     " barred INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE INDEX impus_imsi ON impus (imsi, pos);",
 };
-#define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
+#define SCHEMA_VERSION (sizeof(migrations) / sizeof(migrations[0]))
 
-static int exec(sqlite3 *db, const char *q, char *err, size_t errlen)
-{
-    char *msg = NULL;
-    if (sqlite3_exec(db, q, NULL, NULL, &msg) != SQLITE_OK) {
-        snprintf(err, errlen, "database: %s", msg ? msg : sqlite3_errmsg(db));
-        sqlite3_free(msg);
-        return EIO;
-    }
-    return 0;
-}
+/* PRAGMA application_id of our files ("HSSB"): a --db pointing at a P-CSCF or S-CSCF file
+ * is refused. Files made before the id (tables, no id) are ours and get stamped. */
+#define APP_ID 0x48535342
 
-static int user_version(sqlite3 *db)
-{
-    sqlite3_stmt *st;
-    int v = -1;
-    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
-    return v;
-}
-
-static int migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
-{
-    int v = user_version(db);
-    if (v < 0) {
-        snprintf(err, errlen, "cannot read the schema version of %s: %s", path, sqlite3_errmsg(db));
-        return EIO;
-    }
-    if (v > SCHEMA_VERSION) {
-        snprintf(err, errlen, "%s has schema version %d; this hss-stub knows up to %d", path, v,
-                 SCHEMA_VERSION);
-        return EINVAL;
-    }
-    for (; v < SCHEMA_VERSION; v++) {
-        char q[64];
-        if (exec(db, "BEGIN IMMEDIATE", err, errlen))
-            return EIO;
-        snprintf(q, sizeof(q), "PRAGMA user_version = %d", v + 1);
-        if (exec(db, migrations[v], err, errlen) || exec(db, q, err, errlen) ||
-            exec(db, "COMMIT", err, errlen)) {
-            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-            return EIO;
-        }
-        /* A fresh file is not news; an upgrade of an existing one is. */
-        if (v == 0)
-            IMS_DEBUG("database %s created with schema version %d", path, v + 1);
-        else
-            IMS_INFO("database %s migrated to schema version %d", path, v + 1);
-    }
-    return 0;
-}
-
-/* Creates the parent folders of a file path (mkdir -p of dirname). */
-static int make_parent(const char *path, char *err, size_t errlen)
-{
-    char buf[4096];
-    if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf)) {
-        snprintf(err, errlen, "database path too long");
-        return EINVAL;
-    }
-    char *slash = strrchr(buf, '/');
-    if (!slash || slash == buf)
-        return 0;
-    *slash = '\0';
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-            goto fail;
-        *p = '/';
-    }
-    if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-        goto fail;
-    return 0;
-fail:
-    snprintf(err, errlen, "cannot create folder %s: %s", buf, strerror(errno));
-    return errno ? errno : EIO;
-}
+/* EXCLUSIVE locking: no shared-memory wal-index and no fcntl() lock round trips per
+ * transaction (they were a fifth of the CPU of a MAR), and a second daemon on the same
+ * file is refused instead of silently sharing it. NOMUTEX: our own mutex serialises
+ * access. */
+static const ims_db_spec_t db_spec = {
+    .label = "database",
+    .foreign = "not an hss-stub database (it holds other data; give the HSS its own --db file)",
+    .app_id = APP_ID,
+    .adopt_unstamped = true,
+    .migrations = migrations,
+    .nmigrations = SCHEMA_VERSION,
+    .busy_ms = 5000,
+    .exclusive = true,
+    .uri = true,
+    .nomutex = true,
+};
 
 int hss_db_open(const char *path, hss_db_t **out, char *err, size_t errlen)
 {
-    bool memory = strcmp(path, ":memory:") == 0;
-    if (!memory && strncmp(path, "file:", 5) != 0 && make_parent(path, err, errlen))
-        return EIO;
     hss_db_t *h = calloc(1, sizeof(*h));
     if (!h)
         return ENOMEM;
     pthread_mutex_init(&h->lock, NULL);
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI |
-                SQLITE_OPEN_NOMUTEX; /* our own mutex serialises access */
-    if (sqlite3_open_v2(path, &h->db, flags, NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "cannot open database %s: %s", path,
-                 h->db ? sqlite3_errmsg(h->db) : "out of memory");
-        goto fail;
-    }
-    sqlite3_busy_timeout(h->db, 5000);
-    /* WAL + NORMAL: a committed transaction is in the WAL file before COMMIT returns, so
-     * it survives the process being killed (power loss may drop the last commits). */
-    /* EXCLUSIVE before WAL: no shared-memory wal-index and no fcntl() lock round trips
-     * per transaction (they were a fifth of the CPU of a MAR), and a second daemon on
-     * the same file is refused instead of silently sharing it. */
-    if ((!memory && exec(h->db, "PRAGMA locking_mode = EXCLUSIVE", err, errlen)) ||
-        exec(h->db, "PRAGMA journal_mode = WAL", err, errlen) ||
-        exec(h->db, "PRAGMA synchronous = NORMAL", err, errlen) ||
-        migrate(h->db, path, err, errlen))
+    int rc = ims_db_open(path, &db_spec, &h->db, err, errlen);
+    if (rc == EBUSY)
+        snprintf(err, errlen,
+                 "database %s is locked: another hss-stub (or a sqlite3 shell) has it open", path);
+    if (rc)
         goto fail;
     for (int i = 0; i < ST__COUNT; i++) {
         if (sqlite3_prepare_v3(h->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &h->st[i], NULL) !=
@@ -209,9 +135,6 @@ int hss_db_open(const char *path, hss_db_t **out, char *err, size_t errlen)
     *out = h;
     return 0;
 fail:
-    if (h->db && sqlite3_errcode(h->db) == SQLITE_BUSY)
-        snprintf(err, errlen,
-                 "database %s is locked: another hss-stub (or a sqlite3 shell) has it open", path);
     hss_db_close(h);
     return EIO;
 }

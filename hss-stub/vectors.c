@@ -3,8 +3,6 @@
 #include <errno.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
-
 #include "hss.h"
 #include "ims/aka.h"
 #include "ims/digest.h"
@@ -44,6 +42,6 @@ int hss_vector_aka(const hss_sub_t *s, uint64_t sqn, json_t *out)
     json_object_set_new(out, "ck", json_string(h_ck));
     json_object_set_new(out, "ik", json_string(h_ik));
     json_object_set_new(out, "sqn", json_string(h_sqn));
-    OPENSSL_cleanse(&v, sizeof(v));
+    ims_secure_zero(&v, sizeof(v));
     return 0;
 }

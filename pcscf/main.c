@@ -2,45 +2,19 @@
  * the status API and signal handling, and teardown in reverse order. */
 #include "pcscf.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <sofia-sip/su.h>
-#include <sofia-sip/su_log.h>
 
 #include "ims/cfg.h"
+#include "ims/daemon.h"
 #include "ims/http_server.h"
 #include "ims/log.h"
 #include "ims/loop.h"
+#include "ims/sip.h"
 #include "ims/util.h"
-
-/* Sofia's own loggers are exported by the library but not declared in its headers. */
-extern su_log_t nta_log[];
-extern su_log_t tport_log[];
-
-/* Sofia writes diagnostics in fragments ("...\n\treported by..."); gather them into one
- * line so they go through our logger at debug instead of raw onto stderr. */
-static void sofia_logger(void *stream, char const *fmt, va_list ap)
-{
-    static char line[1024];
-    static size_t len;
-    int n = vsnprintf(line + len, sizeof line - len, fmt, ap);
-    if (n < 0)
-        return;
-    len += (size_t)n;
-    if (len >= sizeof line - 1)
-        len = sizeof line - 1;
-    if (len && line[len - 1] == '\n') {
-        line[len - 1] = '\0';
-        for (char *c = line; *c; c++)
-            if (*c == '\n' || *c == '\t')
-                *c = ' ';
-        IMS_DEBUG("sofia: %s", line);
-        len = 0;
-    }
-}
 
 static const ims_cfg_opt_t opts[] = {
     {"sip", "PCSCF_SIP", IMS_CFG_STR, "0.0.0.0:5060", 0, 0,
@@ -79,12 +53,6 @@ static const ims_cfg_opt_t opts[] = {
      false},
 };
 
-static bool loopback_host(const char *host)
-{
-    return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
-           strcmp(host, "localhost") == 0;
-}
-
 int main(int argc, char **argv)
 {
     ims_cfg_t *cfg = NULL;
@@ -116,25 +84,13 @@ int main(int argc, char **argv)
         return 2;
     }
     ims_log_init("pcscf", level);
-    {
-        /* Anyone who reaches the status API could DELETE bindings: off loopback it needs a
-         * token, unless the operator says otherwise. */
-        char hhost[256];
-        uint16_t hport;
-        const char *hbind = ims_cfg_str(cfg, "http"), *token = ims_cfg_str(cfg, "token");
-        const char *why = NULL;
-        if (ims_parse_hostport(hbind, hhost, sizeof hhost, &hport, 8081) != 0)
-            why = "--http is not HOST:PORT";
-        else if (token && !*token)
-            why = "--token must not be empty";
-        else if (!loopback_host(hhost) && !token && !ims_cfg_bool(cfg, "insecure"))
-            why = "refusing to serve the status API off loopback without --token (or pass "
-                  "--insecure)";
-        if (why) {
-            fprintf(stderr, "pcscf: %s: %s\n", why, hbind);
-            ims_cfg_free(cfg);
-            return 2;
-        }
+    /* Anyone who reaches the status API could DELETE bindings: off loopback it needs a
+     * token, unless the operator says otherwise. */
+    if (ims_http_guard(ims_cfg_str(cfg, "http"), 8081, ims_cfg_str(cfg, "token"),
+                       ims_cfg_bool(cfg, "insecure"), "the status API", err, sizeof err) != 0) {
+        fprintf(stderr, "pcscf: %s\n", err);
+        ims_cfg_free(cfg);
+        return 2;
     }
 
     const char *const *aliases = NULL;
@@ -162,9 +118,7 @@ int main(int argc, char **argv)
 
     su_init();
     ims_loop_whole_ms_clock();
-    su_log_redirect(su_log_default, sofia_logger, NULL);
-    su_log_redirect(nta_log, sofia_logger, NULL);
-    su_log_redirect(tport_log, sofia_logger, NULL);
+    ims_sip_log_redirect();
     root = su_root_create(NULL);
     if (!root) {
         fprintf(stderr, "pcscf: cannot create the event loop\n");

@@ -118,12 +118,6 @@ static bool port_parse(const char *s, uint16_t *out)
     return true;
 }
 
-bool pcscf_url_port_ok(const url_t *url)
-{
-    uint16_t port;
-    return !url || !url->url_port || !*url->url_port || port_parse(url->url_port, &port);
-}
-
 bool pcscf_self_is_me(const pcscf_self_t *self, const url_t *url)
 {
     char norm[256];

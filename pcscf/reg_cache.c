@@ -157,8 +157,8 @@ static void heap_remove(pcscf_cache_t *c, reg_t *r)
 
 static void keys_free(keys_t *k)
 {
-    explicit_bzero(k->ck, sizeof k->ck);
-    explicit_bzero(k->ik, sizeof k->ik);
+    ims_secure_zero(k->ck, sizeof k->ck);
+    ims_secure_zero(k->ik, sizeof k->ik);
     free(k->call_id);
     free(k);
 }

@@ -14,6 +14,9 @@
 
 #include "ims/log.h"
 
+/* Retry-After (last column): every 503 says when to come back, as RFC 3261 §21.5.4 lets a
+ * server do; 5 s lets a restarted S-CSCF come up or a backlog drain without the UEs
+ * hammering it. The other errors are about the request itself or the UE: no retry hint. */
 static const pcscf_reply_t replies[PCSCF_ERR_COUNT] = {
     [PCSCF_ERR_TOO_MANY_HOPS] = {483, "Too Many Hops", "Max-Forwards reached zero at the P-CSCF"},
     [PCSCF_ERR_BAD_CONTACT] = {400, "Bad Request - Malformed Contact",
@@ -25,7 +28,7 @@ static const pcscf_reply_t replies[PCSCF_ERR_COUNT] = {
     [PCSCF_ERR_NOT_REGISTERED] = {403, "Forbidden - Not Registered",
                                   "register through this P-CSCF before sending requests"},
     [PCSCF_ERR_SCSCF_UNREACHABLE] = {503, "Service Unavailable - S-CSCF Unreachable",
-                                     "the P-CSCF could not reach the S-CSCF"},
+                                     "the P-CSCF could not reach the S-CSCF", 5},
     [PCSCF_ERR_SCSCF_TIMEOUT] = {504, "Server Time-out - S-CSCF Did Not Answer",
                                  "the S-CSCF did not answer in time"},
     [PCSCF_ERR_INTERNAL] = {500, "Server Internal Error - P-CSCF Out Of Resources",
@@ -37,14 +40,14 @@ static const pcscf_reply_t replies[PCSCF_ERR_COUNT] = {
     [PCSCF_ERR_UE_TIMEOUT] = {408, "Request Timeout - UE Did Not Answer",
                               "the UE did not answer in time"},
     [PCSCF_ERR_SHUTDOWN] = {503, "Service Unavailable - P-CSCF Shutting Down",
-                            "the P-CSCF stopped before the answer came; retry"},
+                            "the P-CSCF stopped before the answer came; retry", 5},
     [PCSCF_ERR_BAD_PORT] = {400, "Bad Request - Invalid Port",
                             "a Contact or Route URI has a port outside 1-65535"},
     [PCSCF_ERR_DUPLICATE_HEADER] = {400, "Bad Request - Duplicate Header",
                                     "a header allowed once (To, From, CSeq, Call-ID, "
                                     "Max-Forwards, Expires...) appears twice"},
     [PCSCF_ERR_OVERLOADED] = {503, "Service Unavailable - P-CSCF Overloaded",
-                              "too many requests are waiting for the S-CSCF; retry later"},
+                              "too many requests are waiting for the S-CSCF; retry later", 5},
 };
 
 const pcscf_reply_t *pcscf_reply_get(pcscf_err_t e)
@@ -58,13 +61,12 @@ void pcscf_reply_send(nta_incoming_t *irq, const char *warn_host, pcscf_err_t e)
 {
     const pcscf_reply_t *r = pcscf_reply_get(e);
     char warning[512];
+    char retry[16];
 
     snprintf(warning, sizeof warning, "399 %s \"%s\"", warn_host, r->warning);
-    if (r->status == 503)
-        nta_incoming_treply(irq, r->status, r->phrase, SIPTAG_WARNING_STR(warning),
-                            SIPTAG_RETRY_AFTER_STR("5"), TAG_END());
-    else
-        nta_incoming_treply(irq, r->status, r->phrase, SIPTAG_WARNING_STR(warning), TAG_END());
+    snprintf(retry, sizeof retry, "%d", r->retry_after);
+    nta_incoming_treply(irq, r->status, r->phrase, SIPTAG_WARNING_STR(warning),
+                        TAG_IF(r->retry_after > 0, SIPTAG_RETRY_AFTER_STR(retry)), TAG_END());
 }
 
 /* ---------------------------------------------------------------- raw 100 Trying */
@@ -77,36 +79,6 @@ void pcscf_reply_send(nta_incoming_t *irq, const char *warn_host, pcscf_err_t e)
  * nta then sees no provisional answer: a retransmitted request is absorbed silently
  * (RFC 3261 Trying state) rather than answered with another 100. TPORT_LOG does not
  * show these 100s. */
-
-/* nta does not expose its sockets: find the UDP ones bound to our port. */
-void pcscf_udp_sockets_find(uint16_t port, int fd_out[2])
-{
-    int found[2] = {-1, -1}, count[2] = {0, 0};
-    for (int fd = 3; fd < 1024 && port; fd++) {
-        int type = 0, proto = 0;
-        socklen_t len = sizeof type;
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof ss;
-        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_DGRAM)
-            continue;
-        len = sizeof proto;
-        if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) != 0 || proto != IPPROTO_UDP)
-            continue;
-        if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
-            continue;
-        int fam = ss.ss_family == AF_INET6 ? 1 : ss.ss_family == AF_INET ? 0 : -1;
-        uint16_t bound = fam == 1   ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
-                         : fam == 0 ? ntohs(((struct sockaddr_in *)&ss)->sin_port)
-                                    : 0;
-        if (fam < 0 || bound != port)
-            continue;
-        found[fam] = fd;
-        count[fam]++;
-    }
-    /* Two candidates of one family: cannot tell which one nta uses, so leave it to nta. */
-    for (int i = 0; i < 2; i++)
-        fd_out[i] = count[i] == 1 ? found[i] : -1;
-}
 
 static bool add_header(char *buf, size_t cap, size_t *n, const void *h)
 {

@@ -12,6 +12,7 @@
 #include <sqlite3.h>
 #include <sofia-sip/su_wait.h>
 
+#include "ims/db.h"
 #include "ims/log.h"
 
 /* PRAGMA application_id of our files ("PCSC"), so a --state pointing at the HSS or S-CSCF
@@ -116,63 +117,6 @@ static int fail(pcscf_state_t *st, char *err, size_t errlen, const char *what)
     return EIO;
 }
 
-/* Refuses files that are not ours; stamps a fresh one. */
-static int check_owner(pcscf_state_t *st, char *err, size_t errlen)
-{
-    sqlite3_stmt *s = NULL;
-    int app = -1, tables = -1;
-    if (sqlite3_prepare_v2(st->db, "PRAGMA application_id", -1, &s, NULL) != SQLITE_OK ||
-        sqlite3_step(s) != SQLITE_ROW) {
-        sqlite3_finalize(s);
-        return fail(st, err, errlen, "cannot read");
-    }
-    app = sqlite3_column_int(s, 0);
-    sqlite3_finalize(s);
-    if (sqlite3_prepare_v2(st->db, "SELECT count(*) FROM sqlite_master", -1, &s, NULL) !=
-            SQLITE_OK ||
-        sqlite3_step(s) != SQLITE_ROW) {
-        sqlite3_finalize(s);
-        return fail(st, err, errlen, "cannot read");
-    }
-    tables = sqlite3_column_int(s, 0);
-    sqlite3_finalize(s);
-    if (app == APP_ID)
-        return 0;
-    if (app != 0 || tables > 0) {
-        snprintf(err, errlen,
-                 "state file %s: not a P-CSCF state file (it holds other data; give the P-CSCF "
-                 "its own --state file)",
-                 st->path);
-        return EINVAL;
-    }
-    char sql[64];
-    snprintf(sql, sizeof sql, "PRAGMA application_id=%d", APP_ID);
-    if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
-        return fail(st, err, errlen, "cannot initialise");
-    return 0;
-}
-
-/* A corrupt page or a row we cannot parse stops the start: silently dropping what the
- * operator expected to survive would be worse than saying so. */
-static int integrity(pcscf_state_t *st, char *err, size_t errlen)
-{
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(st->db, "PRAGMA quick_check(1)", -1, &s, NULL) != SQLITE_OK ||
-        sqlite3_step(s) != SQLITE_ROW) {
-        sqlite3_finalize(s);
-        return fail(st, err, errlen, "cannot check");
-    }
-    const char *res = (const char *)sqlite3_column_text(s, 0);
-    if (!res || strcmp(res, "ok") != 0) {
-        snprintf(err, errlen, "state file %s: corrupt (%s; move it away or pass --state :memory:)",
-                 st->path, res ? res : "no answer");
-        sqlite3_finalize(s);
-        return EINVAL;
-    }
-    sqlite3_finalize(s);
-    return 0;
-}
-
 static int load(pcscf_state_t *st, char *err, size_t errlen)
 {
     pcscf_state_stats_t *ss = pcscf_cache_state_stats(st->cache);
@@ -230,43 +174,34 @@ static void state_free(pcscf_state_t *st)
     free(st);
 }
 
-/* The default var/pcscf.db should work from a fresh clone: create its folders. */
-static void make_parents(const char *path)
-{
-    char dir[1024];
-    snprintf(dir, sizeof dir, "%s", path);
-    for (char *p = dir + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            mkdir(dir, 0755); /* an existing folder is fine; SQLite reports real errors */
-            *p = '/';
-        }
-}
+/* migrations[i] moves the file from user_version i to i+1. Files written before the
+ * version existed hold the same table at version 0, hence IF NOT EXISTS. */
+static const char *const migrations[] = {
+    "CREATE TABLE IF NOT EXISTS registrations(impu TEXT PRIMARY KEY COLLATE NOCASE, "
+    "doc TEXT NOT NULL)",
+};
+
+/* The default var/pcscf.db works from a fresh clone (its folders are created); the file is
+ * 0600 as it names subscribers and their addresses; a file that is not ours is refused
+ * before anything is written into it. */
+static const ims_db_spec_t db_spec = {
+    .label = "state file",
+    .hint = "move it away or pass --state :memory:",
+    .foreign = "not a P-CSCF state file (it holds other data; give the P-CSCF its own --state "
+               "file)",
+    .app_id = APP_ID,
+    .migrations = migrations,
+    .nmigrations = sizeof migrations / sizeof migrations[0],
+    .busy_ms = 2000,
+    .private_file = true,
+};
 
 /* Opens, checks and loads st->path into st->cache; 0 or an errno code with err set. */
 static int db_open(pcscf_state_t *st, char *err, size_t errlen)
 {
-    make_parents(st->path);
-    /* 0600: the file names subscribers and their addresses */
-    mode_t old = umask(077);
-    int orc = sqlite3_open_v2(st->path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
-    umask(old);
-    if (orc != SQLITE_OK)
-        return fail(st, err, errlen, "cannot open");
-    sqlite3_busy_timeout(st->db, 2000);
-    int rc;
-    /* ownership first: nothing is written into a file that is not ours */
-    if ((rc = integrity(st, err, errlen)) || (rc = check_owner(st, err, errlen)))
-        return rc;
-    /* WAL + NORMAL: a committed flush survives kill -9 of the process. */
-    if (sqlite3_exec(st->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL", NULL, NULL,
-                     NULL) != SQLITE_OK)
-        return fail(st, err, errlen, "cannot open");
-    if (sqlite3_exec(st->db,
-                     "CREATE TABLE IF NOT EXISTS registrations(impu TEXT PRIMARY KEY COLLATE "
-                     "NOCASE, doc TEXT NOT NULL)",
-                     NULL, NULL, NULL) != SQLITE_OK)
-        return fail(st, err, errlen, "cannot initialise");
+    int rc = ims_db_open(st->path, &db_spec, &st->db, err, errlen);
+    if (rc)
+        return rc == EBUSY ? EIO : rc;
     pcscf_cache_track(st->cache, true); /* queues the rows found expired, to delete them */
     if ((rc = load(st, err, errlen)))
         return rc;

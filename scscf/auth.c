@@ -7,17 +7,12 @@
 
 #include "ims/aka.h"
 #include "ims/digest.h"
+#include "ims/map.h"
 #include "ims/util.h"
 #include "scscf.h"
 
-/* The hash table starts small and doubles with the count, so a large --max-nonces costs
- * nothing until the nonces exist (the fuzzer creates stores over and over). */
-#define NONCE_SLOTS_MIN 1024
-
 struct scscf_nonce {
-    struct scscf_nonce *hnext;         /* hash chain */
-    struct scscf_nonce *fprev, *fnext; /* creation order, for purging */
-    char value[64];
+    char value[64]; /* the key of the store's map */
     char *impu;
     scscf_auth_material_t m;
     uint32_t last_nc;
@@ -25,22 +20,26 @@ struct scscf_nonce {
     uint64_t created_ms, expires_ms;
 };
 
+/* Nonces by value, in creation order (the map's order), so purging and the cap drop the
+ * oldest first without a walk. The map starts small and doubles with the count, so a large
+ * --max-nonces costs nothing until the nonces exist (the fuzzer creates stores over and
+ * over). */
 struct scscf_auth {
-    scscf_nonce_t **slots;
-    size_t nslots, count;
-    scscf_nonce_t *head, *tail;
+    ims_map_t *nonces;
     size_t max;
     long ttl_s;
     char realm[256];
 };
 
-static uint64_t hash(const char *s)
+static void nonce_free(void *p)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
+    scscf_nonce_t *n = p;
+    free(n->impu);
+    scscf_auth_material_clear(&n->m);
+    free(n);
 }
+
+static const ims_map_type_t nonce_type = {ims_str_hash, ims_str_compare, NULL, NULL, nonce_free};
 
 void scscf_auth_material_clear(scscf_auth_material_t *m)
 {
@@ -49,7 +48,7 @@ void scscf_auth_material_clear(scscf_auth_material_t *m)
     free(m->impus);
     free(m->barred);
     /* the vector and HA1s are secrets: do not leave them in freed memory */
-    memset(m, 0, sizeof(*m));
+    ims_secure_zero(m, sizeof(*m));
 }
 
 static int hexfield(json_t *o, const char *k, uint8_t *out, size_t len)
@@ -121,10 +120,8 @@ int scscf_auth_create(const char *realm, long ttl_s, scscf_auth_t **out)
     scscf_auth_t *a = calloc(1, sizeof(*a));
     if (!a)
         return ENOMEM;
-    a->nslots = NONCE_SLOTS_MIN;
     a->max = SCSCF_NONCE_MAX_DEFAULT;
-    a->slots = calloc(a->nslots, sizeof(*a->slots));
-    if (!a->slots) {
+    if (ims_map_create(&nonce_type, 0, &a->nonces)) {
         free(a);
         return ENOMEM;
     }
@@ -139,68 +136,23 @@ void scscf_auth_set_max(scscf_auth_t *a, size_t max)
     a->max = max ? max : 1;
 }
 
-/* Doubles the table when it holds more nonces than slots; on failure the chains just get
- * longer, which is slower but still right. */
-static void table_grow(scscf_auth_t *a)
-{
-    size_t n = a->nslots * 2;
-    scscf_nonce_t **s = calloc(n, sizeof(*s));
-    if (!s)
-        return;
-    for (scscf_nonce_t *e = a->head; e; e = e->fnext) {
-        size_t j = hash(e->value) & (n - 1);
-        e->hnext = s[j];
-        s[j] = e;
-    }
-    free(a->slots);
-    a->slots = s;
-    a->nslots = n;
-}
-
-static void nonce_free(scscf_nonce_t *n)
-{
-    free(n->impu);
-    scscf_auth_material_clear(&n->m);
-    free(n);
-}
-
-static void nonce_unlink(scscf_auth_t *a, scscf_nonce_t *n)
-{
-    scscf_nonce_t **pp = &a->slots[hash(n->value) & (a->nslots - 1)];
-    for (; *pp; pp = &(*pp)->hnext) {
-        if (*pp == n) {
-            *pp = n->hnext;
-            break;
-        }
-    }
-    if (n->fprev)
-        n->fprev->fnext = n->fnext;
-    else
-        a->head = n->fnext;
-    if (n->fnext)
-        n->fnext->fprev = n->fprev;
-    else
-        a->tail = n->fprev;
-    a->count--;
-    nonce_free(n);
-}
-
 void scscf_auth_free(scscf_auth_t *a)
 {
     if (!a)
         return;
-    while (a->head)
-        nonce_unlink(a, a->head);
-    free(a->slots);
+    ims_map_free(a->nonces);
     free(a);
 }
 
-static scscf_nonce_t *nonce_find(scscf_auth_t *a, const char *value)
+static scscf_nonce_t *oldest(const scscf_auth_t *a)
 {
-    for (scscf_nonce_t *n = a->slots[hash(value) & (a->nslots - 1)]; n; n = n->hnext)
-        if (strcmp(n->value, value) == 0)
-            return n;
-    return NULL;
+    ims_map_entry_t *e = ims_map_oldest(a->nonces);
+    return e ? ims_map_entry_val(e) : NULL;
+}
+
+static void nonce_drop(scscf_auth_t *a, scscf_nonce_t *n)
+{
+    ims_map_del(a->nonces, n->value);
 }
 
 /* Nonces are kept past expiry so that a late but correct answer gets stale=true rather
@@ -208,13 +160,13 @@ static scscf_nonce_t *nonce_find(scscf_auth_t *a, const char *value)
 void scscf_auth_purge(scscf_auth_t *a, int64_t now_ms)
 {
     uint64_t keep = (uint64_t)(a->ttl_s > 60 ? a->ttl_s : 60) * 1000;
-    while (a->head && a->head->expires_ms + keep <= (uint64_t)now_ms)
-        nonce_unlink(a, a->head);
+    for (scscf_nonce_t *n; (n = oldest(a)) && n->expires_ms + keep <= (uint64_t)now_ms;)
+        nonce_drop(a, n);
 }
 
 size_t scscf_auth_count(scscf_auth_t *a)
 {
-    return a->count;
+    return ims_map_count(a->nonces);
 }
 
 int scscf_auth_challenge(scscf_auth_t *a, const char *realm, const char *impu,
@@ -235,31 +187,21 @@ int scscf_auth_challenge(scscf_auth_t *a, const char *realm, const char *impu,
         }
         ims_hex_encode(r, sizeof(r), n->value);
     }
-    if (nonce_find(a, n->value)) { /* a repeated RAND would be an HSS bug; refuse it */
+    /* A repeated RAND would be an HSS bug: refused (EEXIST), like running out of memory. */
+    int rc = ims_map_add(a->nonces, n->value, n);
+    if (rc) {
         nonce_free(n);
-        return EEXIST;
+        return rc;
     }
     n->m = *m;
-    memset(m, 0, sizeof(*m)); /* ownership moved */
-    if (a->count >= a->nslots)
-        table_grow(a);
+    ims_secure_zero(m, sizeof(*m)); /* ownership moved: no second copy of the secrets */
     n->created_ms = ims_now_ms();
     n->expires_ms = n->created_ms + (uint64_t)a->ttl_s * 1000;
-    size_t j = hash(n->value) & (a->nslots - 1);
-    n->hnext = a->slots[j];
-    a->slots[j] = n;
-    n->fprev = a->tail;
-    if (a->tail)
-        a->tail->fnext = n;
-    else
-        a->head = n;
-    a->tail = n;
-    a->count++;
     /* Bounded: every unauthenticated REGISTER makes a nonce kept for minutes, so a flood
      * would otherwise grow memory until the purge. The oldest goes first; a UE still
      * holding it just gets a fresh challenge. */
-    while (a->count > a->max && a->head != n)
-        nonce_unlink(a, a->head);
+    for (scscf_nonce_t *o; ims_map_count(a->nonces) > a->max && (o = oldest(a)) != n;)
+        nonce_drop(a, o);
     const char *alg = n->m.scheme == SCSCF_SCHEME_AKA
                           ? ims_aka_version_name((ims_aka_version_t)n->m.aka_version)
                           : "MD5";
@@ -281,13 +223,13 @@ scscf_auth_result_t scscf_auth_check(scscf_auth_t *a, const char *method, const 
                                      const char *response, const char *auts,
                                      const scscf_auth_material_t **m_out, uint8_t rand[16])
 {
-    scscf_nonce_t *n = nonce ? nonce_find(a, nonce) : NULL;
+    scscf_nonce_t *n = nonce ? ims_map_get(a->nonces, nonce) : NULL;
     if (!n)
         return SCSCF_AUTH_UNKNOWN_NONCE;
     scscf_auth_material_t *m = &n->m;
-    bool impu_ok = strcmp(n->impu, impu) == 0;
+    bool impu_ok = ims_impu_equal(n->impu, impu);
     for (size_t i = 0; !impu_ok && i < m->nimpus; i++)
-        impu_ok = strcmp(m->impus[i], impu) == 0;
+        impu_ok = ims_impu_equal(m->impus[i], impu);
     bool is_impi = strcmp(username, m->impi) == 0;
     bool is_user = user_part_eq(m->impi, username) || (m->imsi[0] && !strcmp(m->imsi, username));
     if (!impu_ok || (!is_impi && !is_user))
@@ -296,7 +238,7 @@ scscf_auth_result_t scscf_auth_check(scscf_auth_t *a, const char *method, const 
         if (m->scheme != SCSCF_SCHEME_AKA)
             return SCSCF_AUTH_FAILED;
         memcpy(rand, m->rand, 16);
-        nonce_unlink(a, n);
+        nonce_drop(a, n);
         return SCSCF_AUTH_RESYNC;
     }
     char ha1[33], ha2[33], expect[33];
@@ -309,19 +251,19 @@ scscf_auth_result_t scscf_auth_check(scscf_auth_t *a, const char *method, const 
             return SCSCF_AUTH_FAILED;
         /* the caller has checked that the Authorization realm is our domain */
         ims_digest_ha1_bin(username, a->realm, pw, pwlen, ha1);
-        memset(pw, 0, sizeof(pw));
+        ims_secure_zero(pw, sizeof(pw));
     }
     bool with_qop = qop && *qop;
     ims_digest_ha2(method, uri, ha2);
     ims_digest_response(ha1, n->value, with_qop ? nc : NULL, with_qop ? cnonce : NULL,
                         with_qop ? qop : NULL, ha2, expect);
-    memset(ha1, 0, sizeof(ha1));
+    ims_secure_zero(ha1, sizeof(ha1));
     if (!ims_ct_streq(expect, response)) {
-        nonce_unlink(a, n);
+        nonce_drop(a, n);
         return SCSCF_AUTH_FAILED;
     }
     if (ims_now_ms() >= n->expires_ms) {
-        nonce_unlink(a, n);
+        nonce_drop(a, n);
         return SCSCF_AUTH_STALE;
     }
     if (with_qop) {

@@ -5,43 +5,33 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ims/map.h"
 #include "scscf.h"
 
 /* A UE address alone ("*" as IMPI) or a UE address and one IMPI. */
 typedef struct entry {
-    struct entry *hnext;         /* hash chain */
-    struct entry *lprev, *lnext; /* least recently touched first: the eviction order */
     unsigned fails;
     uint64_t last_fail_ms, blocked_until_ms;
-    char key[]; /* "ADDRESS IMPI" */
+    char key[]; /* "ADDRESS IMPI": the map's key */
 } entry_t;
 
+/* Entries by key, least recently failed first (the map's order, moved on each failure):
+ * the eviction order, and the purge order. */
 struct scscf_guard {
-    entry_t **slots;
-    size_t nslots, count, cap;
-    entry_t *head, *tail;
+    ims_map_t *entries;
+    size_t cap;
     unsigned limit;
     uint64_t cooldown_ms;
 };
 
-static uint64_t hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
+static const ims_map_type_t entry_type = {ims_str_hash, ims_str_compare, NULL, NULL, free};
 
 int scscf_guard_create(long limit, long cooldown_s, size_t cap, scscf_guard_t **out)
 {
     scscf_guard_t *g = calloc(1, sizeof(*g));
     if (!g)
         return ENOMEM;
-    g->nslots = 1;
-    while (g->nslots < cap)
-        g->nslots <<= 1;
-    g->slots = calloc(g->nslots, sizeof(*g->slots));
-    if (!g->slots) {
+    if (ims_map_create(&entry_type, cap, &g->entries)) {
         free(g);
         return ENOMEM;
     }
@@ -52,78 +42,48 @@ int scscf_guard_create(long limit, long cooldown_s, size_t cap, scscf_guard_t **
     return 0;
 }
 
-static void unlink_list(scscf_guard_t *g, entry_t *e)
-{
-    if (e->lprev)
-        e->lprev->lnext = e->lnext;
-    else
-        g->head = e->lnext;
-    if (e->lnext)
-        e->lnext->lprev = e->lprev;
-    else
-        g->tail = e->lprev;
-    e->lprev = e->lnext = NULL;
-}
-
-static void push_tail(scscf_guard_t *g, entry_t *e)
-{
-    e->lprev = g->tail;
-    e->lnext = NULL;
-    if (g->tail)
-        g->tail->lnext = e;
-    else
-        g->head = e;
-    g->tail = e;
-}
-
-static void drop(scscf_guard_t *g, entry_t *e)
-{
-    entry_t **pp = &g->slots[hash(e->key) & (g->nslots - 1)];
-    while (*pp && *pp != e)
-        pp = &(*pp)->hnext;
-    if (*pp)
-        *pp = e->hnext;
-    unlink_list(g, e);
-    g->count--;
-    free(e);
-}
-
 void scscf_guard_free(scscf_guard_t *g)
 {
     if (!g)
         return;
-    while (g->head)
-        drop(g, g->head);
-    free(g->slots);
+    ims_map_free(g->entries);
     free(g);
 }
 
-static entry_t *find(scscf_guard_t *g, const char *addr, const char *impi, bool create)
+static entry_t *oldest(const scscf_guard_t *g)
+{
+    ims_map_entry_t *e = ims_map_oldest(g->entries);
+    return e ? ims_map_entry_val(e) : NULL;
+}
+
+static ims_map_entry_t *find(scscf_guard_t *g, const char *addr, const char *impi, bool create)
 {
     char key[600];
     int n = snprintf(key, sizeof(key), "%s %s", addr, impi ? impi : "*");
     if (n < 0 || (size_t)n >= sizeof(key))
         key[sizeof(key) - 1] = 0; /* an absurdly long IMPI: its prefix is key enough */
-    size_t j = hash(key) & (g->nslots - 1);
-    for (entry_t *e = g->slots[j]; e; e = e->hnext)
-        if (strcmp(e->key, key) == 0)
-            return e;
-    if (!create)
-        return NULL;
+    ims_map_entry_t *me = ims_map_find(g->entries, key);
+    if (me || !create)
+        return me;
     /* Full: forget the entry touched longest ago, so memory stays bounded whatever the
      * number of addresses and IMPIs an attacker cycles through. */
-    if (g->count >= g->cap && g->head)
-        drop(g, g->head);
+    if (ims_map_count(g->entries) >= g->cap && ims_map_oldest(g->entries))
+        ims_map_del_entry(g->entries, ims_map_oldest(g->entries));
     size_t len = strlen(key);
     entry_t *e = calloc(1, sizeof(*e) + len + 1);
     if (!e)
         return NULL;
     memcpy(e->key, key, len + 1);
-    e->hnext = g->slots[j];
-    g->slots[j] = e;
-    push_tail(g, e);
-    g->count++;
-    return e;
+    if (ims_map_add(g->entries, e->key, e)) {
+        free(e);
+        return NULL;
+    }
+    return ims_map_find(g->entries, e->key);
+}
+
+static entry_t *val(ims_map_entry_t *me)
+{
+    return me ? ims_map_entry_val(me) : NULL;
 }
 
 /* Remaining cooldown of one entry in ms, 0 when it is not blocked. */
@@ -134,17 +94,18 @@ static uint64_t remaining(const entry_t *e, uint64_t now_ms)
 
 long scscf_guard_blocked(scscf_guard_t *g, const char *addr, const char *impi, uint64_t now_ms)
 {
-    uint64_t left = remaining(find(g, addr, NULL, false), now_ms);
+    uint64_t left = remaining(val(find(g, addr, NULL, false)), now_ms);
     if (impi) {
-        uint64_t l2 = remaining(find(g, addr, impi, false), now_ms);
+        uint64_t l2 = remaining(val(find(g, addr, impi, false)), now_ms);
         if (l2 > left)
             left = l2;
     }
     return left ? (long)((left + 999) / 1000) : 0;
 }
 
-static void count_failure(scscf_guard_t *g, entry_t *e, uint64_t now_ms)
+static void count_failure(scscf_guard_t *g, ims_map_entry_t *me, uint64_t now_ms)
 {
+    entry_t *e = val(me);
     if (!e)
         return;
     /* Failures older than a cooldown are forgiven: a UE that mistypes now and then is
@@ -156,27 +117,26 @@ static void count_failure(scscf_guard_t *g, entry_t *e, uint64_t now_ms)
         e->blocked_until_ms = now_ms + g->cooldown_ms;
         e->fails = 0;
     }
-    unlink_list(g, e);
-    push_tail(g, e);
+    ims_map_touch(g->entries, me);
 }
 
 bool scscf_guard_failed(scscf_guard_t *g, const char *addr, const char *impi, uint64_t now_ms)
 {
-    entry_t *one = find(g, addr, impi, true);
+    ims_map_entry_t *one = find(g, addr, impi, true);
     count_failure(g, one, now_ms);
-    entry_t *all = find(g, addr, NULL, true);
+    ims_map_entry_t *all = find(g, addr, NULL, true);
     count_failure(g, all, now_ms);
     /* With cap >= 2, making room for `all` never evicts `one` (it was just touched). */
-    return remaining(all, now_ms) || remaining(one, now_ms);
+    return remaining(val(all), now_ms) || remaining(val(one), now_ms);
 }
 
 void scscf_guard_succeeded(scscf_guard_t *g, const char *addr, const char *impi, uint64_t now_ms)
 {
     /* The per-IMPI count starts over; the address-wide one does not, or an attacker
      * could clear it by registering its own account between guesses. */
-    entry_t *e = find(g, addr, impi, false);
-    if (e && e->blocked_until_ms <= now_ms)
-        drop(g, e);
+    ims_map_entry_t *me = find(g, addr, impi, false);
+    if (me && val(me)->blocked_until_ms <= now_ms)
+        ims_map_del_entry(g->entries, me);
 }
 
 /* The list is in order of last failure (every failure moves its entry to the tail), and
@@ -185,12 +145,12 @@ void scscf_guard_succeeded(scscf_guard_t *g, const char *addr, const char *impi,
  * instead of walking every entry each tick. */
 void scscf_guard_purge(scscf_guard_t *g, uint64_t now_ms)
 {
-    while (g->head && g->head->blocked_until_ms <= now_ms &&
-           now_ms - g->head->last_fail_ms > g->cooldown_ms)
-        drop(g, g->head);
+    for (entry_t *e; (e = oldest(g)) && e->blocked_until_ms <= now_ms &&
+                     now_ms - e->last_fail_ms > g->cooldown_ms;)
+        ims_map_del(g->entries, e->key);
 }
 
 size_t scscf_guard_count(scscf_guard_t *g)
 {
-    return g ? g->count : 0;
+    return g ? ims_map_count(g->entries) : 0;
 }

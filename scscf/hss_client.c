@@ -549,6 +549,11 @@ int scscf_hss_post(scscf_hss_t *h, const char *path, json_t *body, scscf_hss_cb 
     return 0;
 }
 
+int scscf_hss_post_ctx(void *hss, const char *path, json_t *body, scscf_hss_cb cb, void *ctx)
+{
+    return scscf_hss_post(hss, path, body, cb, ctx);
+}
+
 void scscf_hss_metrics(scscf_hss_t *h, FILE *f)
 {
     fprintf(f, "# HELP scscf_hss_request_duration_seconds Latency of Cx calls to the HSS.\n"

@@ -21,8 +21,11 @@
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/su_wait.h>
 
+#include "ims/cfg.h"
 #include "ims/http_server.h"
+#include "ims/log.h"
 #include "ims/loop.h"
+#include "location.h"
 
 typedef struct scscf scscf_t;
 
@@ -56,77 +59,18 @@ typedef enum {
 /* Bindings one registration (IMPI) may hold: bounds every 200 OK and the store. */
 #define SCSCF_MAX_CONTACTS 20 /* default of --max-contacts */
 
+/* retry_after of an entry whose Retry-After is the cooldown left, known per request. */
+#define SCSCF_RETRY_COOLDOWN (-1)
+
 typedef struct scscf_reply_entry {
     int status;
     const char *phrase;  /* full reason phrase */
     const char *warning; /* human explanation for the Warning header */
     const char *metric;  /* short label for metrics and logs */
+    int retry_after;     /* Retry-After seconds sent with it; 0: none */
 } scscf_reply_entry_t;
 
 const scscf_reply_entry_t *scscf_reply_get(scscf_err_t e);
-
-/* ---- location.c: bindings per implicit registration set ---- */
-typedef struct scscf_binding {
-    struct scscf_binding *next;
-    char *contact;  /* the Contact URI as received, without angle brackets */
-    char *params;   /* Contact header parameters other than expires/q, ";a=b;c" or "" */
-    char *instance; /* +sip.instance value or NULL */
-    long reg_id;    /* reg-id or -1 */
-    char **path;    /* Path header entries, each "<uri;lr>" */
-    size_t npath;
-    char *user_agent;
-    char *received; /* "udp:127.0.0.1:5060" */
-    char *call_id;
-    uint32_t cseq;
-    int64_t expires_at; /* wall clock seconds */
-} scscf_binding_t;
-
-typedef struct scscf_record {
-    char *impi;
-    char *impu;   /* the IMPU registered (To) */
-    char **impus; /* every IMPU of the implicit set, in order */
-    bool *barred;
-    size_t nimpus;
-    scscf_binding_t *bindings;
-    bool dirty; /* queued for the next write-behind flush */
-} scscf_record_t;
-
-typedef struct scscf_location scscf_location_t;
-
-int scscf_location_create(scscf_location_t **out);
-void scscf_location_free(scscf_location_t *loc);
-/* Finds the record holding impu (any IMPU of the set) or by IMPI. */
-scscf_record_t *scscf_location_find_impu(scscf_location_t *loc, const char *impu);
-scscf_record_t *scscf_location_find_impi(scscf_location_t *loc, const char *impi);
-/* Creates or updates the record of impi with the given implicit set. */
-scscf_record_t *scscf_location_upsert(scscf_location_t *loc, const char *impi, const char *impu,
-                                      const char *const *impus, const bool *barred, size_t nimpus);
-/* Removes a record and its bindings (index entries too). */
-void scscf_location_remove(scscf_location_t *loc, scscf_record_t *rec);
-scscf_binding_t *scscf_binding_new(void);
-void scscf_binding_free(scscf_binding_t *b);
-/* Call after changing a record's bindings: queues it for the write-behind flush and
- * re-files it in the expiry order (a binding made to expire earlier without this call
- * would expire late). */
-void scscf_location_mark_dirty(scscf_location_t *loc, scscf_record_t *rec);
-/* Iteration in insertion order; returns NULL at the end. */
-scscf_record_t *scscf_location_first(scscf_location_t *loc, void **iter);
-scscf_record_t *scscf_location_next(scscf_location_t *loc, void **iter);
-size_t scscf_location_count(scscf_location_t *loc);
-size_t scscf_location_binding_count(scscf_location_t *loc);
-/* Removes bindings with expires_at <= now; records left empty are passed to cb and then
- * removed. Costs O(log n) per record with a binding due, nothing for the others. */
-typedef void (*scscf_expired_cb)(void *ctx, scscf_record_t *rec);
-void scscf_location_expire(scscf_location_t *loc, int64_t now, scscf_expired_cb cb, void *ctx);
-/* The earliest expires_at of any binding (INT64_MIN for a record without bindings),
- * INT64_MAX when the store is empty. */
-int64_t scscf_location_next_due(scscf_location_t *loc);
-/* Persistence: write-behind of dirty records, load at start. path ":memory:" disables. */
-int scscf_location_open_db(scscf_location_t *loc, const char *path, char *err, size_t errlen);
-int scscf_location_flush(scscf_location_t *loc);
-/* JSON view of a record (the status API shape). */
-json_t *scscf_record_json(const scscf_record_t *rec, const char *impu, int64_t now);
-void scscf_location_bump_bindings(scscf_location_t *loc, long delta);
 
 /* ---- auth.c: nonce store and credential checks ---- */
 typedef enum { SCSCF_SCHEME_DIGEST = 1, SCSCF_SCHEME_AKA = 2 } scscf_scheme_t;
@@ -210,10 +154,12 @@ int scscf_hss_create(su_root_t *root, const char *base_url, const char *token, l
 void scscf_hss_free(scscf_hss_t *h);
 /* POSTs a JSON body (stolen) to path; cb is always called exactly once, later. */
 int scscf_hss_post(scscf_hss_t *h, const char *path, json_t *body, scscf_hss_cb cb, void *ctx);
+/* scscf_hss_post with hss as a void pointer: the daemon's scscf_t.hss_post. */
+int scscf_hss_post_ctx(void *hss, const char *path, json_t *body, scscf_hss_cb cb, void *ctx);
 /* Latency histogram for /metrics. */
 void scscf_hss_metrics(scscf_hss_t *h, FILE *f);
 
-/* ---- registrar.c ---- */
+/* ---- registrar.c (dispatch), challenge.c, save.c, sar.c: the REGISTER path ---- */
 typedef struct scscf_metrics {
     unsigned long registers, challenges, registrations_ok, deregistrations, options,
         not_implemented, expired, sar_sent, sar_failed, auth_failures[SCSCF_E_COUNT];
@@ -268,10 +214,32 @@ void scscf_registrar_process(scscf_t *s, sip_t const *sip, const char *src, cons
                              scscf_responder_t rsp);
 /* Removes the bindings expired at now (wall clock seconds) and reports them with SAR. */
 void scscf_registrar_expire(scscf_t *s, int64_t now);
-int scscf_registrar_init(scscf_t *s);
-void scscf_registrar_deinit(scscf_t *s);
 /* Network-initiated deregistration: removes the record and reports it. */
 void scscf_registrar_deregister(scscf_t *s, scscf_record_t *rec, const char *why);
+
+/* ---- sip_agent.c: the SIP side on nta ---- */
+/* Creates the nta agent listening on sip_url (UDP and TCP), with its UDP buffers grown and
+ * the TCP idle limit set. Returns 0 or EADDRNOTAVAIL (port in use, address not local). */
+int scscf_sip_start(scscf_t *s, const char *sip_url, uint16_t port);
+/* The leg that feeds scscf_registrar_process, and the once-a-second tick (expiry, purges,
+ * write-behind flush). */
+int scscf_registrar_init(scscf_t *s);
+void scscf_registrar_deinit(scscf_t *s);
+
+/* ---- settings.c: options into scscf_config_t ---- */
+typedef struct scscf_settings {
+    ims_cfg_t *cfg; /* every option; the strings of scscf_config_t point into it */
+    ims_log_level_t log_level;
+    char sip_host[256], sip_url[300], warn_host[300], service_route[512];
+    uint16_t sip_port;
+} scscf_settings_t;
+
+/* Reads the command line and environment. *run false: exit with the returned code (0
+ * after --help/--version, 2 after an error, already printed). */
+int scscf_settings_load(scscf_settings_t *st, int argc, char **argv, bool *run);
+/* Copies the settings into c and checks them together; 0, or 1 after printing why not. */
+int scscf_settings_apply(scscf_settings_t *st, scscf_config_t *c);
+void scscf_settings_free(scscf_settings_t *st);
 
 /* ---- status_api.c ---- */
 void scscf_status_handler(void *ctx, const ims_http_req_t *req, ims_http_resp_t *resp);

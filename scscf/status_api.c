@@ -46,9 +46,10 @@ static void metrics(scscf_t *s, ims_http_resp_t *resp)
             "# TYPE scscf_deregistrations_total counter\nscscf_deregistrations_total %lu\n"
             "# HELP scscf_expired_total Sets whose last binding expired.\n"
             "# TYPE scscf_expired_total counter\nscscf_expired_total %lu\n"
-            "# HELP scscf_sar_total SAR reports sent, and those that failed.\n"
+            "# HELP scscf_sar_total SAR reports sent.\n"
             "# TYPE scscf_sar_total counter\nscscf_sar_total %lu\n"
-            "scscf_sar_failed_total %lu\n",
+            "# HELP scscf_sar_failed_total SAR reports the HSS did not accept or never got.\n"
+            "# TYPE scscf_sar_failed_total counter\nscscf_sar_failed_total %lu\n",
             scscf_location_count(s->loc), scscf_location_binding_count(s->loc),
             scscf_auth_count(s->auth), s->pending, s->m.registers, s->m.challenges,
             s->m.registrations_ok, s->m.deregistrations, s->m.expired, s->m.sar_sent,
@@ -84,7 +85,7 @@ void scscf_status_handler(void *ctx, const ims_http_req_t *req, ims_http_resp_t 
         if (strcmp(req->method, "GET") != 0)
             return ims_http_resp_error(resp, 405, "method_not_allowed", "use GET");
         json_t *items = json_array();
-        void *it;
+        scscf_location_iter_t it;
         for (scscf_record_t *r = scscf_location_first(s->loc, &it); r;
              r = scscf_location_next(s->loc, &it))
             json_array_append_new(items, scscf_record_json(r, NULL, now));

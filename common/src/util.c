@@ -150,6 +150,12 @@ int ims_base64_decode(const char *in, uint8_t *out, size_t outcap, size_t *outle
     return 0;
 }
 
+void ims_secure_zero(void *p, size_t n)
+{
+    if (p && n)
+        OPENSSL_cleanse(p, n);
+}
+
 int ims_random_bytes(uint8_t *out, size_t len)
 {
     /* RAND_bytes takes an int; draw in chunks so huge requests cannot overflow it. */

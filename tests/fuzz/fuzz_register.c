@@ -430,11 +430,11 @@ static void one_message(harness_t *h, const uint8_t *data, size_t size)
         if (scscf_location_binding_count(h->s.loc) != 0)
             abort();
     }
-    void *it = NULL;
+    scscf_location_iter_t it;
     for (scscf_record_t *r = scscf_location_first(h->s.loc, &it); r;
          r = scscf_location_next(h->s.loc, &it)) {
         size_t n = 0;
-        for (scscf_binding_t *b = r->bindings; b; b = b->next)
+        for (const scscf_binding_t *b = scscf_record_bindings(r); b; b = b->next)
             n++;
         if (n > SCSCF_MAX_CONTACTS)
             abort();

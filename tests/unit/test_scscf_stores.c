@@ -56,21 +56,21 @@ static scscf_record_t *find(scscf_location_t *l, int i)
     return scscf_location_find_impi(l, impi);
 }
 
-static scscf_binding_t *add_binding(scscf_location_t *l, scscf_record_t *r, int i, int64_t exp)
+/* A binding (or a new expiry for the one with this contact), through the store's API. */
+static void bind_contact(scscf_location_t *l, scscf_record_t *r, const char *contact, int64_t exp)
+{
+    scscf_binding_in_t in = {.contact = contact, .reg_id = -1, .expires_at = exp};
+    assert_int_equal(scscf_location_bind(l, r, &in), 0);
+}
+
+static void add_binding(scscf_location_t *l, scscf_record_t *r, int i, int64_t exp)
 {
     model_t *m = &model[i];
     char contact[96];
-    scscf_binding_t *b = scscf_binding_new();
-    assert_non_null(b);
     m->seq[m->nb] = next_seq++;
     snprintf(contact, sizeof(contact), "sip:c%d@127.0.0.1:5060", m->seq[m->nb]);
-    b->contact = strdup(contact);
-    b->expires_at = exp;
-    b->next = r->bindings;
-    r->bindings = b;
-    scscf_location_bump_bindings(l, 1);
+    bind_contact(l, r, contact, exp);
     m->exp[m->nb++] = exp;
-    return b;
 }
 
 static void create_record(scscf_location_t *l, int i, int nb)
@@ -85,7 +85,6 @@ static void create_record(scscf_location_t *l, int i, int nb)
     model[i].nb = 0;
     for (int k = 0; k < nb; k++)
         add_binding(l, r, i, T0 + 1 + rnd(SPAN));
-    scscf_location_mark_dirty(l, r);
 }
 
 static int64_t model_next_due(void)
@@ -133,8 +132,8 @@ typedef struct seen {
 static void on_expired(void *ctx, scscf_record_t *rec)
 {
     seen_t *s = ctx;
-    int i = atoi(rec->impi + 4);
-    if (rec->bindings || model[i].live)
+    int i = atoi(scscf_record_impi(rec) + 4);
+    if (scscf_record_bindings(rec) || model[i].live)
         s->bad = true;
     s->count++;
 }
@@ -152,7 +151,7 @@ static void check_store(scscf_location_t *l)
         assert_non_null(r);
         records++;
         int n = 0;
-        for (scscf_binding_t *b = r->bindings; b; b = b->next) {
+        for (const scscf_binding_t *b = scscf_record_bindings(r); b; b = b->next) {
             bool match = false;
             for (int k = 0; k < model[i].nb; k++) {
                 char contact[96];
@@ -196,36 +195,26 @@ static void test_location_random_model(void **state)
                     int k = (int)rnd((uint32_t)m->nb);
                     char contact[96];
                     snprintf(contact, sizeof(contact), "sip:c%d@127.0.0.1:5060", m->seq[k]);
-                    for (scscf_binding_t *b = r->bindings; b; b = b->next)
-                        if (strcmp(b->contact, contact) == 0)
-                            b->expires_at = m->exp[k] = now + 1 + rnd(SPAN);
-                    scscf_location_mark_dirty(l, r);
+                    assert_non_null(scscf_location_match(r, NULL, -1, contact));
+                    m->exp[k] = now + 1 + rnd(SPAN);
+                    bind_contact(l, r, contact, m->exp[k]);
                 }
                 break;
             case 2: /* a binding added */
-                if (r && m->nb < MAXB) {
+                if (r && m->nb < MAXB)
                     add_binding(l, r, i, now + 1 + rnd(SPAN));
-                    scscf_location_mark_dirty(l, r);
-                }
                 break;
             case 3: /* one binding removed (Expires: 0), not the last */
                 if (r && m->nb > 1) {
                     int k = (int)rnd((uint32_t)m->nb);
                     char contact[96];
                     snprintf(contact, sizeof(contact), "sip:c%d@127.0.0.1:5060", m->seq[k]);
-                    for (scscf_binding_t **pp = &r->bindings; *pp; pp = &(*pp)->next) {
-                        if (strcmp((*pp)->contact, contact) == 0) {
-                            scscf_binding_t *b = *pp;
-                            *pp = b->next;
-                            scscf_binding_free(b);
-                            scscf_location_bump_bindings(l, -1);
-                            break;
-                        }
-                    }
+                    const scscf_binding_t *b = scscf_location_match(r, NULL, -1, contact);
+                    assert_non_null(b);
+                    scscf_location_unbind(l, r, b);
                     m->exp[k] = m->exp[m->nb - 1];
                     m->seq[k] = m->seq[m->nb - 1];
                     m->nb--;
-                    scscf_location_mark_dirty(l, r);
                 }
                 break;
             default: /* the whole record removed, or registered again */
@@ -234,14 +223,15 @@ static void test_location_random_model(void **state)
                     m->live = false;
                 } else {
                     create_record(l, i, 1 + (int)rnd(MAXB - 1));
-                    for (int k = 0; k < m->nb; k++)
-                        if (m->exp[k] <= now)
-                            m->exp[k] = now + 1;
                     r = find(l, i);
-                    for (scscf_binding_t *b = r->bindings; b; b = b->next)
-                        if (b->expires_at <= now)
-                            b->expires_at = now + 1;
-                    scscf_location_mark_dirty(l, r);
+                    for (int k = 0; k < m->nb; k++) {
+                        if (m->exp[k] <= now) {
+                            char contact[96];
+                            snprintf(contact, sizeof(contact), "sip:c%d@127.0.0.1:5060", m->seq[k]);
+                            m->exp[k] = now + 1;
+                            bind_contact(l, r, contact, now + 1);
+                        }
+                    }
                 }
                 break;
             }
@@ -278,7 +268,7 @@ static void on_expired_order(void *ctx, scscf_record_t *rec)
     order_t *o = ctx;
     (void)rec;
     /* the binding is already gone: its expiry is encoded in the IMPI */
-    int64_t exp = atoll(strchr(rec->impi, '-') + 1);
+    int64_t exp = atoll(strchr(scscf_record_impi(rec), '-') + 1);
     if (exp < o->last)
         o->out_of_order = true;
     if (exp > o->limit)
@@ -299,12 +289,7 @@ static void test_location_expire_in_order(void **state)
         snprintf(impi, sizeof(impi), "u%d-%lld", i, (long long)exps[i]);
         scscf_record_t *r = scscf_location_upsert(l, impi, NULL, NULL, NULL, 0);
         assert_non_null(r);
-        scscf_binding_t *b = scscf_binding_new();
-        b->contact = strdup("sip:x@127.0.0.1");
-        b->expires_at = exps[i];
-        r->bindings = b;
-        scscf_location_bump_bindings(l, 1);
-        scscf_location_mark_dirty(l, r);
+        bind_contact(l, r, "sip:x@127.0.0.1", exps[i]);
     }
     int64_t steps[] = {T0, T0 + 1, T0 + 250, T0 + 251, T0 + 700, T0 + 2000};
     size_t left = 3000;
@@ -326,7 +311,7 @@ static void test_location_expire_in_order(void **state)
 }
 
 /* A record without bindings (left so by an upsert) goes at the next tick, as before; a
- * binding refreshed in place without mark_dirty is not removed early. */
+ * binding refreshed in place is not removed early. */
 static void test_location_empty_and_stale(void **state)
 {
     (void)state;
@@ -334,15 +319,11 @@ static void test_location_empty_and_stale(void **state)
     assert_int_equal(scscf_location_create(&l), 0);
     assert_non_null(scscf_location_upsert(l, "empty@d", "sip:empty@d", NULL, NULL, 0));
     scscf_record_t *r = scscf_location_upsert(l, "full@d", "sip:full@d", NULL, NULL, 0);
-    scscf_binding_t *b = scscf_binding_new();
-    b->contact = strdup("sip:full@127.0.0.1");
-    b->expires_at = T0 + 10;
-    r->bindings = b;
-    scscf_location_bump_bindings(l, 1);
-    scscf_location_mark_dirty(l, r);
+    bind_contact(l, r, "sip:full@127.0.0.1", T0 + 10);
     assert_int_equal(scscf_location_next_due(l), INT64_MIN);
 
-    b->expires_at = T0 + 100; /* refreshed behind the index's back */
+    bind_contact(l, r, "sip:full@127.0.0.1", T0 + 100); /* refreshed in place */
+    assert_int_equal(scscf_record_binding_count(r), 1);
     seen_t seen = {0};
     memset(model, 0, sizeof(model));
     scscf_location_expire(l, T0 + 50, on_expired, &seen);
@@ -374,12 +355,7 @@ static void test_location_persistence(void **state)
         char impi[64];
         snprintf(impi, sizeof(impi), "p%d@d", i);
         scscf_record_t *r = scscf_location_upsert(l, impi, NULL, NULL, NULL, 0);
-        scscf_binding_t *b = scscf_binding_new();
-        b->contact = strdup("sip:p@127.0.0.1");
-        b->expires_at = wall + 1000 + i; /* all live at reload */
-        r->bindings = b;
-        scscf_location_bump_bindings(l, 1);
-        scscf_location_mark_dirty(l, r);
+        bind_contact(l, r, "sip:p@127.0.0.1", wall + 1000 + i); /* all live at reload */
     }
     assert_int_equal(scscf_location_flush(l), 0);
     seen_t seen = {0};

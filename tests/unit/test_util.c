@@ -160,6 +160,18 @@ static void test_random_bytes(void **state)
     assert_int_equal(ims_random_bytes(a, 0), 0);
 }
 
+static void test_secure_zero(void **state)
+{
+    uint8_t key[32];
+    memset(key, 0xa5, sizeof key);
+    ims_secure_zero(key + 1, 30);
+    assert_int_equal(key[0], 0xa5);
+    assert_int_equal(key[31], 0xa5);
+    for (size_t i = 1; i < 31; i++)
+        assert_int_equal(key[i], 0);
+    ims_secure_zero(NULL, 0); /* nothing to wipe is fine */
+}
+
 static void test_ct_streq(void **state)
 {
     assert_true(
@@ -299,9 +311,10 @@ int main(void)
         cmocka_unit_test(test_hex_encode),      cmocka_unit_test(test_hex_decode),
         cmocka_unit_test(test_base64_vectors),  cmocka_unit_test(test_base64_rejects),
         cmocka_unit_test(test_base64_capacity), cmocka_unit_test(test_random_bytes),
-        cmocka_unit_test(test_ct_streq),        cmocka_unit_test(test_hostport_good),
-        cmocka_unit_test(test_hostport_bad),    cmocka_unit_test(test_clocks),
-        cmocka_unit_test(test_url_decode),      cmocka_unit_test(test_imsi_from_impi),
+        cmocka_unit_test(test_secure_zero),     cmocka_unit_test(test_ct_streq),
+        cmocka_unit_test(test_hostport_good),   cmocka_unit_test(test_hostport_bad),
+        cmocka_unit_test(test_clocks),          cmocka_unit_test(test_url_decode),
+        cmocka_unit_test(test_imsi_from_impi),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,6 +23,10 @@ int ims_base64_decode(const char *in, uint8_t *out, size_t outcap, size_t *outle
 /* Cryptographically strong random bytes (OpenSSL RAND_bytes); returns 0 or EIO. */
 int ims_random_bytes(uint8_t *out, size_t len);
 
+/* Overwrites n bytes at p with zeros in a way the compiler may not drop as a dead store:
+ * the one way secrets (keys, CK/IK, RES, passwords) are wiped. p may be NULL when n is 0. */
+void ims_secure_zero(void *p, size_t n);
+
 /* Compares two strings in time independent of where they differ; lengths may leak. */
 bool ims_ct_streq(const char *a, const char *b);
 

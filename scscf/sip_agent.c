@@ -1,0 +1,128 @@
+/* The S-CSCF's SIP side on Sofia nta: the agent with its timer and buffer choices, the leg
+ * that hands each request to scscf_registrar_process, and the once-a-second tick. */
+#include <stdio.h>
+#include <string.h>
+
+#include <sys/socket.h>
+#include <netinet/in.h>
+
+#include <sofia-sip/su.h>
+#include <sofia-sip/tport_tag.h>
+
+#include "ims/log.h"
+#include "ims/sip.h"
+#include "ims/util.h"
+#include "scscf.h"
+
+/* nta exposes no socket handle, and the kernel's default UDP receive buffer (~200 KiB)
+ * overflows within milliseconds at thousands of REGISTERs per second whenever the loop is
+ * briefly descheduled: find our UDP sockets by their bound port and enlarge them. */
+static void enlarge_udp_buffers(uint16_t port)
+{
+    int fds[8];
+    size_t n = ims_sip_udp_sockets(port, fds, NULL, 8);
+    for (size_t i = 0; i < n && i < 8; i++) {
+        /* ~1000-2000 queued requests (the kernel doubles the value): enough to ride out
+         * a scheduling hiccup, small enough that a queued request is answered well
+         * before the UE's first retransmission (T1 = 500 ms) instead of feeding a
+         * retransmission storm under overload */
+        int size = 1024 * 1024;
+        setsockopt(fds[i], SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+        setsockopt(fds[i], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+    }
+}
+
+int scscf_sip_start(scscf_t *s, const char *sip_url, uint16_t port)
+{
+    s->agent =
+        nta_agent_create(s->root, URL_STRING_MAKE(sip_url), NULL, NULL, NTATAG_UDP_MTU(65535),
+                         /* let requests with a bad non-critical header reach the
+                            registrar, which answers 400 with a Warning naming it */
+                         NTATAG_BAD_REQ_MASK(0),
+                         /* Timer J (how long a completed UDP transaction is kept to
+                            answer retransmissions) is 64*T1 = 32 s by default; at
+                            thousands of REGISTERs/s that holds gigabytes. 4 s still
+                            covers a UE's retransmissions (T2 = 4 s). */
+                         NTATAG_SIP_T1X64(4000),
+                         /* answer a retransmission of a REGISTER still waiting for the
+                            HSS with 100 Trying, so the UE backs off to T2 */
+                         NTATAG_EXTRA_100(1),
+                         /* a 4 MiB UDP receive buffer (kernel default ~200 KiB,
+                            capped at net.core.rmem_max) absorbs bursts instead of
+                            dropping them into retransmissions */
+                         TPTAG_UDP_RMEM(4 << 20), TAG_END());
+    if (!s->agent)
+        return EADDRNOTAVAIL;
+    enlarge_udp_buffers(port);
+    if (ims_loop_tcp_idle(s->agent, s->cfg.tcp_idle_s) != 0)
+        IMS_WARN("could not set the TCP idle timeout (--tcp-idle)");
+    return 0;
+}
+
+/* The nta side of a responder: ctx is the server transaction. */
+static void nta_reply(void *ctx, int status, const char *phrase, const char *server,
+                      const char *headers)
+{
+    nta_incoming_t *irq = ctx;
+    if (status)
+        nta_incoming_treply(irq, status, phrase, SIPTAG_SERVER_STR(server),
+                            TAG_IF(headers && *headers, SIPTAG_HEADER_STR(headers)), TAG_END());
+    nta_incoming_destroy(irq);
+}
+
+/* The packet's source as "udp:host:port" ("?" if unknown) and its bare host (no
+ * brackets, "?" if unknown). */
+static void packet_source(nta_incoming_t *irq, char *src, size_t slen, char *host, size_t hlen)
+{
+    msg_t *msg = nta_incoming_getrequest(irq);
+    uint16_t port;
+    bool tcp, v6;
+    ims_sip_source(msg, host, hlen, &port, &tcp);
+    msg_destroy(msg);
+    v6 = strchr(host, ':') != NULL;
+    if (strcmp(host, "?") == 0)
+        snprintf(src, slen, "?");
+    else
+        snprintf(src, slen, "%s:%s%s%s:%u", tcp ? "tcp" : "udp", v6 ? "[" : "", host, v6 ? "]" : "",
+                 (unsigned)port);
+}
+
+static int on_request(scscf_t *s, nta_leg_t *leg, nta_incoming_t *irq, sip_t const *sip)
+{
+    if (!sip || !sip->sip_request)
+        return 400;
+    char src[80], peer[64];
+    packet_source(irq, src, sizeof(src), peer, sizeof(peer));
+    scscf_registrar_process(s, sip, src, peer, (scscf_responder_t){.reply = nta_reply, .ctx = irq});
+    return 0;
+}
+
+static void on_tick(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
+{
+    scscf_t *s = arg;
+    scscf_registrar_expire(s, ims_wall_s());
+    scscf_auth_purge(s->auth, (int64_t)ims_now_ms());
+    scscf_guard_purge(s->guard, ims_now_ms());
+    scscf_location_flush(s->loc);
+}
+
+int scscf_registrar_init(scscf_t *s)
+{
+    s->leg = nta_leg_tcreate(s->agent, on_request, s, NTATAG_NO_DIALOG(1), TAG_END());
+    if (!s->leg)
+        return EIO;
+    s->tick = su_timer_create(su_root_task(s->root), 1000);
+    if (!s->tick || su_timer_run(s->tick, on_tick, s) < 0)
+        return EIO;
+    return 0;
+}
+
+void scscf_registrar_deinit(scscf_t *s)
+{
+    if (s->tick)
+        su_timer_destroy(s->tick);
+    s->tick = NULL;
+    if (s->leg)
+        nta_leg_destroy(s->leg);
+    s->leg = NULL;
+}
