@@ -8,7 +8,7 @@
 #include <time.h>
 
 #include "ims/redact.h"
-#include "ims/strmap.h"
+#include "ims/map.h"
 #include "ims/util.h"
 
 #define DEF_PER_SUB   200
@@ -42,7 +42,7 @@ struct ims_timeline {
     tl_entry_t *head, *tail;
     size_t n, bytes, nsubs;
     uint64_t seq, evicted;
-    ims_strmap_t ids; /* identity -> tl_sub_t */
+    ims_map_t *ids; /* identity -> tl_sub_t; the keys are the subscribers' alias strings */
     ims_timeline_listener_cb cb;
     void *cb_arg;
     tl_sub_t *pinned; /* the subscriber an entry is being added for: never freed */
@@ -56,10 +56,10 @@ static void alias_add(ims_timeline_t *tl, tl_sub_t *sub, const char *key)
 {
     size_t len = strlen(key);
     if (len == 0 || len > MAX_IDENT_LEN || sub->naliases >= MAX_ALIASES ||
-        ims_strmap_get(&tl->ids, key))
+        ims_map_get(tl->ids, key))
         return;
     char *copy = strdup(key);
-    if (!copy || ims_strmap_put(&tl->ids, key, sub) != 0) {
+    if (!copy || ims_map_add(tl->ids, copy, sub) != 0) {
         free(copy);
         return;
     }
@@ -70,7 +70,7 @@ static void alias_add(ims_timeline_t *tl, tl_sub_t *sub, const char *key)
 static void sub_free(ims_timeline_t *tl, tl_sub_t *sub)
 {
     for (size_t i = 0; i < sub->naliases; i++) {
-        ims_strmap_del(&tl->ids, sub->aliases[i], sub);
+        ims_map_del(tl->ids, sub->aliases[i]);
         tl->bytes -= ALIAS_COST(strlen(sub->aliases[i]));
         free(sub->aliases[i]);
     }
@@ -117,7 +117,8 @@ int ims_timeline_new(const ims_timeline_opts_t *opts, ims_timeline_t **out)
     if (!tl)
         return ENOMEM;
     tl->daemon = strdup(o.daemon ? o.daemon : "ims");
-    if (!tl->daemon) {
+    if (!tl->daemon || ims_map_create(&ims_map_str_ref, 0, &tl->ids) != 0) {
+        free(tl->daemon);
         free(tl);
         return ENOMEM;
     }
@@ -133,7 +134,7 @@ void ims_timeline_free(ims_timeline_t *tl)
         return;
     while (tl->head)
         evict_sub_head(tl, tl->head->sub);
-    ims_strmap_free(&tl->ids);
+    ims_map_free(tl->ids);
     free(tl->daemon);
     free(tl);
 }
@@ -146,7 +147,7 @@ void ims_timeline_set_listener(ims_timeline_t *tl, ims_timeline_listener_cb cb, 
 
 const void *ims_timeline_find(const ims_timeline_t *tl, const char *ident)
 {
-    return ident && *ident ? ims_strmap_get(&tl->ids, ident) : NULL;
+    return ident && *ident ? ims_map_get(tl->ids, ident) : NULL;
 }
 
 /* The subscriber of the first known identity, else a new one; every identity given is
