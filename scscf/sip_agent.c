@@ -12,7 +12,7 @@
 #include "ims/log.h"
 #include "ims/sip.h"
 #include "ims/util.h"
-#include "scscf.h"
+#include "register.h"
 
 /* nta exposes no socket handle, and the kernel's default UDP receive buffer (~200 KiB)
  * overflows within milliseconds at thousands of REGISTERs per second whenever the loop is
@@ -59,26 +59,29 @@ int scscf_sip_start(scscf_t *s, const char *sip_url, uint16_t port)
     return 0;
 }
 
-/* The nta side of a responder: ctx is the server transaction. */
-static void nta_reply(void *ctx, int status, const char *phrase, const char *server,
-                      const char *headers)
+/* The nta side of a responder: ctx is the server transaction. Hands back the reply as
+ * sent for the timeline (only when it is on: a reference costs nothing, but why take it). */
+static msg_t *nta_reply(void *ctx, int status, const char *phrase, const char *server,
+                        const char *headers)
 {
     nta_incoming_t *irq = ctx;
-    if (status)
+    msg_t *sent = NULL;
+    if (status) {
         nta_incoming_treply(irq, status, phrase, SIPTAG_SERVER_STR(server),
                             TAG_IF(headers && *headers, SIPTAG_HEADER_STR(headers)), TAG_END());
+        sent = nta_incoming_getresponse(irq);
+    }
     nta_incoming_destroy(irq);
+    return sent;
 }
 
 /* The packet's source as "udp:host:port" ("?" if unknown) and its bare host (no
  * brackets, "?" if unknown). */
-static void packet_source(nta_incoming_t *irq, char *src, size_t slen, char *host, size_t hlen)
+static void packet_source(msg_t *msg, char *src, size_t slen, char *host, size_t hlen)
 {
-    msg_t *msg = nta_incoming_getrequest(irq);
     uint16_t port;
     bool tcp, v6;
     ims_sip_source(msg, host, hlen, &port, &tcp);
-    msg_destroy(msg);
     v6 = strchr(host, ':') != NULL;
     if (strcmp(host, "?") == 0)
         snprintf(src, slen, "?");
@@ -92,7 +95,10 @@ static int on_request(scscf_t *s, nta_leg_t *leg, nta_incoming_t *irq, sip_t con
     if (!sip || !sip->sip_request)
         return 400;
     char src[80], peer[64];
-    packet_source(irq, src, sizeof(src), peer, sizeof(peer));
+    msg_t *msg = nta_incoming_getrequest(irq);
+    packet_source(msg, src, sizeof(src), peer, sizeof(peer));
+    scscf_trace_request(s, msg, sip);
+    msg_destroy(msg);
     scscf_registrar_process(s, sip, src, peer, (scscf_responder_t){.reply = nta_reply, .ctx = irq});
     return 0;
 }
@@ -103,6 +109,7 @@ static void on_tick(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
     scscf_registrar_expire(s, ims_wall_s());
     scscf_auth_purge(s->auth, (int64_t)ims_now_ms());
     scscf_guard_purge(s->guard, ims_now_ms());
+    scscf_trace_tick(s, ims_now_ms());
     scscf_location_flush(s->loc);
 }
 

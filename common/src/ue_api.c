@@ -194,3 +194,74 @@ bool ims_ue_api_handle(const ims_ue_api_t *api, const ims_http_req_t *req, ims_h
     }
     return false;
 }
+
+int ims_ue_api_create(const ims_cfg_t *cfg, const char *daemon, su_root_t *root,
+                      const ims_faults_opts_t *fo, ims_ue_api_t *out, char *err, size_t errlen)
+{
+    *out = (ims_ue_api_t){0};
+    const char *on = ims_cfg_str(cfg, "timeline");
+    if (!on || (strcmp(on, "on") != 0 && strcmp(on, "off") != 0)) {
+        snprintf(err, errlen, "--timeline must be on or off");
+        return EINVAL;
+    }
+    ims_timeline_opts_t to = {.daemon = daemon,
+                              .per_subscriber = (size_t)ims_cfg_int(cfg, "timeline-per-ue"),
+                              .total = (size_t)ims_cfg_int(cfg, "timeline-total"),
+                              .max_bytes = (size_t)ims_cfg_int(cfg, "timeline-bytes"),
+                              .sip_max = (size_t)ims_cfg_int(cfg, "timeline-sip-max")};
+    if (to.per_subscriber > to.total) {
+        snprintf(err, errlen, "--timeline-per-ue must not exceed --timeline-total");
+        return EINVAL;
+    }
+    int rc = 0;
+    if (strcmp(on, "on") == 0 && ((rc = ims_timeline_new(&to, &out->tl)) != 0 ||
+                                  (rc = ims_events_new(out->tl, root, NULL, &out->events)) != 0))
+        goto fail;
+    if ((rc = ims_faults_new(fo, &out->faults)) != 0)
+        goto fail;
+    return 0;
+fail:
+    ims_ue_api_free(out);
+    snprintf(err, errlen, "out of memory for the timeline");
+    return rc;
+}
+
+void ims_ue_api_free(ims_ue_api_t *api)
+{
+    ims_events_free(api->events);
+    ims_timeline_free(api->tl);
+    ims_faults_free(api->faults);
+    *api = (ims_ue_api_t){0};
+}
+
+void ims_ue_api_metrics(const ims_ue_api_t *api, const char *d, FILE *f)
+{
+    if (api->tl) {
+        ims_timeline_stats_t st;
+        ims_timeline_stats(api->tl, &st);
+        fprintf(f,
+                "# HELP %s_timeline_entries Timeline entries kept.\n"
+                "# TYPE %s_timeline_entries gauge\n%s_timeline_entries %zu\n"
+                "# HELP %s_timeline_subscribers Subscribers with timeline entries.\n"
+                "# TYPE %s_timeline_subscribers gauge\n%s_timeline_subscribers %zu\n"
+                "# HELP %s_timeline_bytes Memory held by the timeline.\n"
+                "# TYPE %s_timeline_bytes gauge\n%s_timeline_bytes %zu\n"
+                "# HELP %s_timeline_recorded_total Timeline entries recorded.\n"
+                "# TYPE %s_timeline_recorded_total counter\n%s_timeline_recorded_total %llu\n"
+                "# HELP %s_timeline_evicted_total Timeline entries dropped by the bounds.\n"
+                "# TYPE %s_timeline_evicted_total counter\n%s_timeline_evicted_total %llu\n",
+                d, d, d, st.entries, d, d, d, st.subscribers, d, d, d, st.bytes, d, d, d,
+                (unsigned long long)st.recorded, d, d, d, (unsigned long long)st.evicted);
+    }
+    if (api->events)
+        fprintf(f,
+                "# HELP %s_event_streams Open event streams (GET /api/v1/events).\n"
+                "# TYPE %s_event_streams gauge\n%s_event_streams %zu\n"
+                "# HELP %s_event_streams_dropped_total Event streams closed for falling behind.\n"
+                "# TYPE %s_event_streams_dropped_total counter\n"
+                "%s_event_streams_dropped_total %llu\n",
+                d, d, d, ims_events_clients(api->events), d, d, d,
+                (unsigned long long)ims_events_dropped(api->events));
+    if (api->faults)
+        ims_faults_metrics(api->faults, f);
+}
