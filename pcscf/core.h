@@ -7,6 +7,9 @@
 
 #include <netinet/in.h>
 
+#include "ims/fault.h"
+#include "ims/ue_api.h"
+
 /* Which side a forwarded request went to: whose failure or silence the sender hears
  * about, and which counters count it. */
 typedef enum { PCSCF_TOWARD_SCSCF, PCSCF_TOWARD_UE } pcscf_toward_t;
@@ -28,6 +31,11 @@ typedef struct pcscf_txn {
     size_t ncontacts;
     uint64_t start_ms;
     struct pcscf_txn *next, **prevp;
+    /* UE test controls (trace.c) */
+    char tl_impi[256], tl_impu[512]; /* the identities of the timeline and fault rules */
+    ims_fault_action_t fault;        /* the rule that fired for it; kind 0: none */
+    msg_t *held;                     /* an answer a delay rule holds */
+    void (*hold_done)(struct pcscf_txn *t);
 } pcscf_txn_t;
 
 struct pcscf {
@@ -59,7 +67,10 @@ struct pcscf {
     uint8_t rnd[512]; /* getrandom() once per 32 charging vectors, not once each */
     size_t rnd_used;
     pcscf_stats_t stats;
-    pcscf_txn_t *txns; /* forwarded and waiting for an answer */
+    pcscf_txn_t *txns;               /* forwarded and waiting for an answer */
+    ims_ue_api_t *ue;                /* timeline and fault rules (the daemon's), NULL: none */
+    char local_ip[INET6_ADDRSTRLEN]; /* our address as the UE sees it, for the timeline */
+    uint16_t local_port;
 };
 
 /* ---- next hop (hop.c) ---- */
@@ -87,6 +98,24 @@ void pcscf_txn_fail(pcscf_txn_t *t, pcscf_err_t e);
  * the --timeout-ms timer; on failure answers the sender and frees t. */
 void pcscf_txn_send(pcscf_txn_t *t, msg_t *msg, const char *hop);
 
+/* Keeps t pending without a next hop for ms, then calls done(t) (which owns t). Used by
+ * the fault rules to hold a request or an answer. */
+void pcscf_txn_hold(pcscf_txn_t *t, uint64_t ms, void (*done)(pcscf_txn_t *t));
+
+/* ---- UE test controls (trace.c) ---- */
+
+/* Records the request as it came from the UE. */
+void pcscf_trace_request(pcscf_txn_t *t, msg_t *orig, const sip_t *sip);
+/* Records the answer sent to the UE (msg: as sent, NULL: read it back from t->irq);
+ * detail explains a local error. */
+void pcscf_trace_answer(pcscf_txn_t *t, msg_t *msg, int status, const char *phrase,
+                        const char *detail);
+/* The fault rules on a request from a UE: true when a rule took it over (dropped or
+ * delayed; a delayed one goes to pcscf_dispatch later). */
+bool pcscf_fault_request(pcscf_txn_t *t, const sip_t *sip);
+/* On the final answer msg (taken when true is returned: dropped or held). */
+bool pcscf_fault_answer(pcscf_txn_t *t, msg_t *msg);
+
 /* ---- the forwarding pipeline (forward.c) ---- */
 
 /* What differs between REGISTER, originating and terminating forwarding. */
@@ -112,6 +141,8 @@ void pcscf_register_remember(pcscf_txn_t *t, const sip_t *rs);
 
 /* ---- requests (proxy.c) ---- */
 
+/* A request that passed the checks goes down one of the three pipelines. */
+void pcscf_dispatch(pcscf_t *p, pcscf_txn_t *t, const sip_t *sip, msg_t *orig);
 /* The default leg's callback: checks, dispatch, overload. */
 int pcscf_on_request(pcscf_t *p, nta_leg_t *leg, nta_incoming_t *irq, const sip_t *sip);
 

@@ -12,6 +12,7 @@
 #include "ims/daemon.h"
 #include "ims/http_server.h"
 #include "ims/log.h"
+#include "ims/ue_api.h"
 #include "ims/loop.h"
 #include "ims/sip.h"
 #include "ims/util.h"
@@ -49,6 +50,7 @@ static const ims_cfg_opt_t opts[] = {
      "allow a non-loopback --http address without --token", false},
     {"state", "PCSCF_STATE", IMS_CFG_STR, "var/pcscf.db", 0, 0,
      "SQLite file where the registration cache survives restarts (':memory:' for none)", false},
+    IMS_UE_CFG_OPTS("PCSCF"),
     {"log-level", "PCSCF_LOG_LEVEL", IMS_CFG_STR, "info", 0, 0, "debug, info, warn or error",
      false},
 };
@@ -63,6 +65,7 @@ int main(int argc, char **argv)
     ims_http_server_t *http = NULL;
     ims_loop_http_t *lh = NULL;
     ims_loop_signals_t *sigs = NULL;
+    ims_ue_api_t ue = {0};
     ims_log_level_t level;
     int rc = 1;
 
@@ -128,6 +131,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "pcscf: cannot set up signal handling\n");
         goto out;
     }
+    /* Transport faults only: SIP answers are the S-CSCF's to fake. */
+    static const char sip_only[] = "the P-CSCF injects transport faults only (drop, delay_ms); "
+                                   "arm SIP faults on the S-CSCF's status API";
+    ims_faults_opts_t fo = {
+        .daemon = "pcscf",
+        .allowed = IMS_FAULT_DROP | IMS_FAULT_DELAY,
+        .why_not = {sip_only, NULL, NULL, sip_only, sip_only, sip_only, sip_only}};
+    if (ims_ue_api_create(cfg, "pcscf", root, &fo, &ue, err, sizeof err) != 0) {
+        fprintf(stderr, "pcscf: %s\n", err);
+        goto out;
+    }
+    conf.ue = &ue;
     if (pcscf_create(root, &conf, &p, err, sizeof err) != 0) {
         fprintf(stderr, "pcscf: %s\n", err);
         goto out;
@@ -164,6 +179,7 @@ out:
         ims_http_server_stop(http);
     pcscf_state_close(state); /* SIGTERM: every change is on disk before exit */
     pcscf_destroy(p);
+    ims_ue_api_free(&ue);
     if (sigs)
         ims_loop_signals_free(sigs);
     if (root)

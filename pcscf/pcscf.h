@@ -39,9 +39,10 @@ typedef struct pcscf_conf {
     const char *visited_network; /* P-Visited-Network-ID (NULL = domain) */
     const char *const *aliases;  /* --alias hosts */
     size_t naliases;
-    long timeout_ms;  /* how long the S-CSCF may stay silent */
-    long max_pending; /* overload limit on transactions waiting for an answer (0: none) */
-    long tcp_idle_s;  /* idle SIP TCP connections closed after this (0: never) */
+    long timeout_ms;       /* how long the S-CSCF may stay silent */
+    long max_pending;      /* overload limit on transactions waiting for an answer (0: none) */
+    long tcp_idle_s;       /* idle SIP TCP connections closed after this (0: never) */
+    struct ims_ue_api *ue; /* timeline and fault rules, owned by the caller; NULL: none */
 } pcscf_conf_t;
 
 typedef struct pcscf pcscf_t;
@@ -51,6 +52,8 @@ int pcscf_create(su_root_t *root, const pcscf_conf_t *conf, pcscf_t **out, char 
                  size_t errlen);
 void pcscf_destroy(pcscf_t *p);
 struct pcscf_cache *pcscf_cache(pcscf_t *p);
+/* The UE test controls given at creation (NULL: none). */
+struct ims_ue_api *pcscf_ue(pcscf_t *p);
 
 /* Counters exported on /metrics. */
 typedef struct pcscf_stats {

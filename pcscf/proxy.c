@@ -118,8 +118,7 @@ static void answer_keepalive(pcscf_t *p, pcscf_txn_t *t)
     pcscf_txn_free(t);
 }
 
-/* A request that passed the checks goes down one of the three pipelines. */
-static void dispatch(pcscf_t *p, pcscf_txn_t *t, const sip_t *sip, msg_t *orig)
+void pcscf_dispatch(pcscf_t *p, pcscf_txn_t *t, const sip_t *sip, msg_t *orig)
 {
     bool invite = sip->sip_request->rq_method == sip_method_invite;
     if (sip->sip_request->rq_method == sip_method_register) {
@@ -184,11 +183,12 @@ int pcscf_on_request(pcscf_t *p, nta_leg_t *leg, nta_incoming_t *irq, const sip_
         refuse(p, irq, PCSCF_ERR_INTERNAL);
         return 0;
     }
+    pcscf_trace_request(t, orig, sip);
     pcscf_err_t e = check_request(sip);
     if (e != PCSCF_ERR_COUNT)
         pcscf_txn_fail(t, e);
-    else
-        dispatch(p, t, sip, orig);
+    else if (!pcscf_fault_request(t, sip))
+        pcscf_dispatch(p, t, sip, orig);
     msg_destroy(orig);
     return 0;
 }

@@ -9,6 +9,7 @@
 
 #include "ims/log.h"
 #include "ims/sip.h"
+#include "ims/ue_sip.h"
 #include "ims/util.h"
 #include "register.h"
 
@@ -58,27 +59,7 @@ static struct scscf_trace *state(scscf_t *s)
 void scscf_trace_ids(const scscf_t *s, sip_t const *sip, char *impi, size_t impilen, char *impu,
                      size_t impulen)
 {
-    url_t const *to = sip->sip_to ? sip->sip_to->a_url : NULL;
-    impi[0] = impu[0] = '\0';
-    if (to && to->url_host && (to->url_type == url_sip || to->url_type == url_sips))
-        snprintf(impu, impulen, "%s:%s%s%s", to->url_type == url_sips ? "sips" : "sip",
-                 to->url_user ? to->url_user : "", to->url_user ? "@" : "", to->url_host);
-    else if (to && to->url_type == url_tel && to->url_host)
-        snprintf(impu, impulen, "tel:%s", to->url_host);
-    const char *user = NULL;
-    for (sip_authorization_t const *a = sip->sip_authorization; a && !user; a = a->au_next)
-        for (int i = 0; a->au_params && a->au_params[i] && !user; i++)
-            if (strncasecmp(a->au_params[i], "username=", 9) == 0)
-                user = a->au_params[i] + 9;
-    if (user) {
-        size_t n = strlen(user);
-        if (n >= 2 && user[0] == '"' && user[n - 1] == '"')
-            user++, n -= 2;
-        snprintf(impi, impilen, "%.*s%s%s", (int)n, user, memchr(user, '@', n) ? "" : "@",
-                 memchr(user, '@', n) ? "" : s->cfg.domain);
-    } else if (to && to->url_user && to->url_host) {
-        snprintf(impi, impilen, "%s@%s", to->url_user, to->url_host);
-    }
+    ims_ue_sip_ids(sip, s->cfg.domain, impi, impilen, impu, impulen);
 }
 
 /* "udp:1.2.3.4:5060" / "tcp:[::1]:5060" -> ip, port, "UDP"/"TCP". */
@@ -95,18 +76,6 @@ static void split_src(const char *src, char *ip, size_t iplen, uint16_t *port, c
     }
 }
 
-static char *msg_text(msg_t *msg, size_t *len)
-{
-    *len = 0;
-    if (!msg)
-        return NULL;
-    su_home_t *home = msg_home(msg);
-    size_t n = 0;
-    char *t = msg_as_string(home, msg, msg_object(msg), 0, &n);
-    *len = t ? (size_t)n : 0;
-    return t;
-}
-
 void scscf_trace_request(scscf_t *s, msg_t *msg, sip_t const *sip)
 {
     struct scscf_trace *tr;
@@ -118,7 +87,7 @@ void scscf_trace_request(scscf_t *s, msg_t *msg, sip_t const *sip)
     scscf_trace_ids(s, sip, impi, sizeof(impi), impu, sizeof(impu));
     ims_sip_source(msg, ip, sizeof(ip), &port, &tcp);
     size_t len;
-    char *text = msg_text(msg, &len);
+    char *text = ims_ue_sip_text(msg, &len);
     ims_tl_record_t r = {.impi = impi,
                          .impu = impu,
                          .kind = "request",
@@ -159,7 +128,7 @@ void scscf_trace_reply(const scscf_req_t *rq, int status, const char *phrase, ms
     split_src(rq->src, ip, sizeof(ip), &port, &transport);
     sip_t const *sip = sent ? sip_object(sent) : NULL;
     size_t len;
-    char *text = msg_text(sent, &len);
+    char *text = ims_ue_sip_text(sent, &len);
     ims_hint_t hint = why && why->hint ? why->hint : status_hint(status);
     const char *action = why && why->action ? why->action
                          : status == 401    ? "challenge"

@@ -13,10 +13,10 @@
 #include "ims/http_server.h"
 #include "ims/timeline.h"
 
-typedef struct ims_ue_api {
-    ims_timeline_t *tl;   /* NULL: /timeline endpoints not served */
-    ims_events_t *events; /* NULL: /events not served */
-    ims_faults_t *faults; /* NULL: /faults not served */
+typedef struct ims_ue_api { /* struct tag: other headers may name it without this one */
+    ims_timeline_t *tl;     /* NULL: /timeline endpoints not served */
+    ims_events_t *events;   /* NULL: /events not served */
+    ims_faults_t *faults;   /* NULL: /faults not served */
 } ims_ue_api_t;
 
 /* The settings both CSCFs take for the timeline (entries of their ims_cfg_opt_t table;
