@@ -9,6 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ims/util.h"
+
 typedef struct obuf {
     char *p;
     size_t n, cap;
@@ -47,70 +49,51 @@ static void put_raw(obuf_t *b, const char *s, size_t n)
     b->p[b->n] = '\0';
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when it is not one (overlong
- * forms, surrogates and code points above U+10FFFF included, as JSON encoders refuse
- * them). */
-static size_t utf8_len(const unsigned char *s, size_t avail)
+/* Bytes copied as they are: printable ASCII, CR, LF and TAB. */
+static bool plain(unsigned char c)
 {
-    unsigned char c = s[0];
-    size_t len;
-    uint32_t cp;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-        cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (avail < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < min_cp[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
+    return (c >= 0x20 && c < 0x7f) || c == '\r' || c == '\n' || c == '\t';
 }
 
 /* Copies text, turning control bytes and invalid UTF-8 into '?' (not a token character,
- * so the copy tokenises as the original did and redacting it again changes nothing). */
+ * so the copy tokenises as the original did and redacting it again changes nothing).
+ * Plain runs go in one copy: this runs on every message the timeline keeps. */
 static void put_text(obuf_t *b, const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0;
     while (i < n) {
-        unsigned char c = u[i];
-        if (c >= 0x80) {
-            size_t l = utf8_len(u + i, n - i);
-            if (l) {
-                put_raw(b, s + i, l);
-                i += l;
-                continue;
-            }
-            put_raw(b, "?", 1);
-        } else if ((c < 0x20 && c != '\r' && c != '\n' && c != '\t') || c == 0x7F) {
-            put_raw(b, "?", 1);
-        } else {
-            put_raw(b, s + i, 1);
+        size_t j = i;
+        while (j < n && plain(u[j]))
+            j++;
+        if (j > i) {
+            put_raw(b, s + i, j - i);
+            i = j;
+            continue;
         }
-        i++;
+        size_t l = u[i] >= 0x80 ? ims_utf8_len(u + i, n - i) : 0;
+        put_raw(b, l ? s + i : "?", l ? l : 1);
+        i += l ? l : 1;
     }
 }
 
 static bool is_token_char(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c != '\0' && strchr("-.!%*_+`'~", c) != NULL);
+    switch (c) {
+    case '-':
+    case '.':
+    case '!':
+    case '%':
+    case '*':
+    case '_':
+    case '+':
+    case '`':
+    case '\'':
+    case '~':
+        return true;
+    default:
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    }
 }
 
 static bool is_delim_before(const char *in, size_t i)

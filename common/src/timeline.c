@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "ims/redact.h"
+#include "ims/jsonw.h"
 #include "ims/map.h"
 #include "ims/util.h"
 
@@ -186,65 +187,68 @@ static int64_t iso_time(char *out, size_t cap)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static void set_str(json_t *o, const char *k, const char *v)
+static void addr(ims_jw_t *w, const char *key, const char *ip, uint16_t port)
 {
-    if (v && *v)
-        json_object_set_new(o, k, json_string(v));
+    if (!ip || !*ip)
+        return;
+    ims_jw_begin(w, key);
+    ims_jw_str(w, "addr", ip);
+    ims_jw_int(w, "port", port);
+    ims_jw_end(w);
 }
 
-static json_t *addr_json(const char *ip, uint16_t port)
-{
-    return json_pack("{s:s, s:i}", "addr", ip, "port", (int)port);
-}
-
-/* The entry as JSON (takes rec->details). */
-static json_t *entry_json(ims_timeline_t *tl, const ims_tl_record_t *rec, const char *imsi,
-                          uint64_t seq)
+/* The entry as one line of JSON (takes rec->details). Written directly, not through a
+ * jansson tree: this runs for every message a CSCF handles. */
+static char *entry_json(ims_timeline_t *tl, const ims_tl_record_t *rec, const char *imsi,
+                        uint64_t seq, size_t *len)
 {
     char when[40];
     int64_t ts_us = iso_time(when, sizeof(when));
-    json_t *o = json_pack("{s:I, s:s, s:I, s:s, s:s}", "seq", (json_int_t)seq, "time", when,
-                          "ts_us", (json_int_t)ts_us, "daemon", tl->daemon, "kind",
-                          rec->kind ? rec->kind : "decision");
-    if (!o) {
-        json_decref(rec->details);
-        return NULL;
-    }
-    set_str(o, "direction", rec->direction);
-    set_str(o, "impi", rec->impi);
-    set_str(o, "impu", rec->impu);
-    set_str(o, "imsi", imsi);
-    set_str(o, "method", rec->method);
-    set_str(o, "call_id", rec->call_id);
+    ims_jw_t w;
+    ims_jw_init(&w);
+    ims_jw_begin(&w, NULL);
+    ims_jw_int(&w, "seq", (long long)seq);
+    ims_jw_str(&w, "time", when);
+    ims_jw_int(&w, "ts_us", ts_us);
+    ims_jw_str(&w, "daemon", tl->daemon);
+    ims_jw_str(&w, "kind", rec->kind ? rec->kind : "decision");
+    ims_jw_str(&w, "direction", rec->direction);
+    ims_jw_str(&w, "impi", rec->impi);
+    ims_jw_str(&w, "impu", rec->impu);
+    ims_jw_str(&w, "imsi", imsi);
+    ims_jw_str(&w, "method", rec->method);
+    ims_jw_str(&w, "call_id", rec->call_id);
     if (rec->cseq)
-        json_object_set_new(o, "cseq", json_integer(rec->cseq));
+        ims_jw_int(&w, "cseq", rec->cseq);
     if (rec->status)
-        json_object_set_new(o, "status", json_integer(rec->status));
-    set_str(o, "reason", rec->reason);
-    if (rec->src && *rec->src)
-        json_object_set_new(o, "src", addr_json(rec->src, rec->src_port));
-    if (rec->dst && *rec->dst)
-        json_object_set_new(o, "dst", addr_json(rec->dst, rec->dst_port));
-    set_str(o, "transport", rec->transport);
-    json_object_set_new(o, "protected", json_boolean(rec->protected_));
-    set_str(o, "action", rec->action);
-    if (rec->details)
-        json_object_set_new(o, "details", rec->details);
+        ims_jw_int(&w, "status", rec->status);
+    ims_jw_str(&w, "reason", rec->reason);
+    addr(&w, "src", rec->src, rec->src_port);
+    addr(&w, "dst", rec->dst, rec->dst_port);
+    ims_jw_str(&w, "transport", rec->transport);
+    ims_jw_bool(&w, "protected", rec->protected_);
+    ims_jw_str(&w, "action", rec->action);
+    if (rec->details) {
+        char *d = json_dumps(rec->details, JSON_COMPACT);
+        ims_jw_raw(&w, "details", d);
+        free(d);
+        json_decref(rec->details);
+    }
     const ims_hint_row_t *row = ims_hint_row(rec->hint);
     if (row || (rec->hint_detail && *rec->hint_detail)) {
         char hint[1024];
         ims_hint_format(rec->hint, rec->hint_detail, hint, sizeof(hint));
-        set_str(o, "hint_id", row ? row->id : NULL);
-        set_str(o, "hint", hint);
+        ims_jw_str(&w, "hint_id", row ? row->id : NULL);
+        ims_jw_str(&w, "hint", hint);
     }
     if (rec->sip && rec->sip_len) {
         size_t n = 0;
         char *text = ims_redact_sip(rec->sip, rec->sip_len, tl->o.sip_max, &n);
-        if (text)
-            json_object_set_new(o, "sip", json_stringn(text, n));
+        ims_jw_strn(&w, "sip", text, n);
         free(text);
     }
-    return o;
+    ims_jw_end(&w);
+    return ims_jw_take(&w, len);
 }
 
 static void make_room(ims_timeline_t *tl, tl_sub_t *sub, size_t need)
@@ -275,10 +279,8 @@ uint64_t ims_timeline_record(ims_timeline_t *tl, const ims_tl_record_t *rec)
         return 0;
     }
     uint64_t seq = tl->seq + 1;
-    json_t *o = entry_json(tl, rec, imsi, seq);
-    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    size_t len = text ? strlen(text) : 0;
+    size_t len = 0;
+    char *text = entry_json(tl, rec, imsi, seq, &len);
     tl_entry_t *e = text ? malloc(sizeof(*e) + len + 1) : NULL;
     if (!e) {
         free(text);
