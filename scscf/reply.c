@@ -39,7 +39,7 @@ static const scscf_reply_entry_t table[SCSCF_E_COUNT] = {
     [SCSCF_E_IDENTITY_MISMATCH] = {403, "Forbidden - Identity Mismatch",
                                    "The private and public identities belong to different "
                                    "subscribers",
-                                   "identity_mismatch", 0},
+                                   "identity_mismatch", 0, IMS_HINT_NONE},
     [SCSCF_E_IMPU_BARRED] = {403, "Forbidden - IMPU Barred", "The public identity in To is barred",
                              "impu_barred", 0, IMS_HINT_BARRED_IMPU},
     [SCSCF_E_AUTH_FAILED] = {403, "Forbidden - Authentication Failed",
@@ -53,7 +53,7 @@ static const scscf_reply_entry_t table[SCSCF_E_COUNT] = {
                                     "interval_too_brief", 0, IMS_HINT_EXPIRES_TOO_BRIEF},
     [SCSCF_E_OUT_OF_ORDER] = {500, "Server Internal Error - CSeq Out of Order",
                               "A newer REGISTER with this Call-ID was already processed",
-                              "cseq_out_of_order", 0},
+                              "cseq_out_of_order", 0, IMS_HINT_NONE},
     [SCSCF_E_HSS_UNAVAILABLE] = {503, "Service Unavailable - HSS Unreachable",
                                  "The HSS did not answer in time; retry later", "hss_unavailable",
                                  HSS_RETRY_S, IMS_HINT_HSS_UNREACHABLE},
@@ -61,14 +61,14 @@ static const scscf_reply_entry_t table[SCSCF_E_COUNT] = {
                            "The HSS answered with an error", "hss_error", HSS_RETRY_S,
                            IMS_HINT_HSS_UNREACHABLE},
     [SCSCF_E_INTERNAL] = {500, "Server Internal Error", "The S-CSCF ran out of resources",
-                          "internal", 0},
+                          "internal", 0, IMS_HINT_NONE},
     [SCSCF_E_NOT_IMPLEMENTED] = {501, "Not Implemented",
                                  "This S-CSCF handles only REGISTER and OPTIONS", "not_implemented",
-                                 0},
+                                 0, IMS_HINT_NONE},
     [SCSCF_E_TOO_MANY_FAILURES] = {403, "Forbidden - Too Many Failed Attempts",
                                    "Too many failed authentications from this address; retry "
                                    "after the cooldown",
-                                   "too_many_failures", SCSCF_RETRY_COOLDOWN},
+                                   "too_many_failures", SCSCF_RETRY_COOLDOWN, IMS_HINT_NONE},
     [SCSCF_E_BAD_CONTACT_PORT] = {400, "Bad Request - Invalid Contact Port",
                                   "A Contact port must be a number from 1 to 65535",
                                   "bad_contact_port", 0, IMS_HINT_MALFORMED},
@@ -78,7 +78,7 @@ static const scscf_reply_entry_t table[SCSCF_E_COUNT] = {
     [SCSCF_E_TOO_MANY_CONTACTS] =
         {403, "Forbidden - Too Many Contacts",
          "More contacts than --max-contacts allows for one IMPI; remove some first",
-         "too_many_contacts", 0},
+         "too_many_contacts", 0, IMS_HINT_NONE},
 };
 
 const scscf_reply_entry_t *scscf_reply_get(scscf_err_t e)

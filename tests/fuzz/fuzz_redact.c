@@ -1,11 +1,13 @@
-/* libFuzzer target for the SIP redactor (ims_redact_sip): any bytes must give a valid
- * UTF-8 copy within the size limit, and redacting twice must change nothing more. */
+/* libFuzzer target for the SIP redactor (ims_redact_sip) and the JSON writer: any bytes
+ * must give a valid UTF-8 copy within the size limit, redacting twice must change nothing
+ * more, and the writer's JSON of the raw bytes must always parse. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
+#include "ims/jsonw.h"
 #include "ims/redact.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -36,5 +38,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(again);
     }
     free(out);
+    ims_jw_t w;
+    ims_jw_init(&w);
+    ims_jw_begin(&w, NULL);
+    ims_jw_strn(&w, "raw", in, size);
+    ims_jw_end(&w);
+    char *doc = ims_jw_take(&w, NULL);
+    json_t *parsed = doc ? json_loads(doc, 0, NULL) : NULL;
+    if (doc && !parsed)
+        abort();
+    json_decref(parsed);
+    free(doc);
     return 0;
 }
