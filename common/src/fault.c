@@ -450,23 +450,23 @@ int ims_faults_add(ims_faults_t *f, const json_t *body, int64_t now_ms, json_t *
     long count, ttl;
     if (!json_is_object(body)) {
         fail(&e, "the rule must be a JSON object with match, action, count and ttl_s");
-        return 400;
+        return EINVAL;
     }
     if (!only_keys(body, "", keys, &e) || !check_match(json_object_get(body, "match"), &r, &e))
-        return 400;
+        return EINVAL;
     if (!json_object_get(body, "action")) {
         fail(&e, "action is required");
-        return 400;
+        return EINVAL;
     }
     if (!check_action(f, json_object_get(body, "action"), &r, &e) ||
         !get_int(body, "count", "", 1, MAX_COUNT, DEF_COUNT, &count, &e) ||
         !get_int(body, "ttl_s", "", 1, MAX_TTL_S, DEF_TTL_S, &ttl, &e))
-        return 400;
+        return EINVAL;
     expire(f, now_ms);
     if (f->n >= f->o.max_rules) {
         fail(&e, "the %s already holds %zu fault rules, its limit: delete some first", f->daemon,
              f->n);
-        return 409;
+        return ENOSPC;
     }
     r.id = f->next_id++;
     r.act.rule_id = r.id;

@@ -130,8 +130,8 @@ static void faults_post(const ims_ue_api_t *api, const ims_http_req_t *req, ims_
     int rc = ims_faults_add(api->faults, body, (int64_t)ims_now_ms(), &rule, err, sizeof(err));
     json_decref(body);
     if (rc != 0)
-        return ims_http_resp_error(resp, rc, rc == 409 ? "too_many_rules" : "invalid_rule", "%s",
-                                   err);
+        return ims_http_resp_error(resp, rc == ENOSPC ? 409 : 400,
+                                   rc == ENOSPC ? "too_many_rules" : "invalid_rule", "%s", err);
     char loc[64];
     snprintf(loc, sizeof(loc), FAULTS "/%lld",
              (long long)json_integer_value(json_object_get(rule, "id")));

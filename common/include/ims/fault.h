@@ -65,8 +65,8 @@ int ims_faults_new(const ims_faults_opts_t *opts, ims_faults_t **out);
 void ims_faults_free(ims_faults_t *f);
 
 /* Validates body (the POST document) and stores the rule. Returns 0 with *rule (a new
- * JSON view of the stored rule, caller decrefs), or an HTTP status (400: invalid, with
- * the exact field and reason in err; 409: the rule table is full) and stores nothing. */
+ * JSON view of the stored rule, caller decrefs), or EINVAL (invalid: the exact field and
+ * reason in err) or ENOSPC (the rule table is full: err says so), storing nothing. */
 int ims_faults_add(ims_faults_t *f, const json_t *body, int64_t now_ms, json_t **rule, char *err,
                    size_t errlen);
 /* {"items":[...], "total":N} of the live rules (expired ones are dropped first). */
