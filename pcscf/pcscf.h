@@ -28,6 +28,8 @@
 #include <sofia-sip/sip.h>
 #include <sofia-sip/su_wait.h>
 
+#include "ims/log.h"
+
 /* ---- configuration handed from main.c to the proxy ---- */
 
 typedef struct pcscf_conf {
@@ -236,5 +238,27 @@ void pcscf_state_close(pcscf_state_t *st);
 struct ims_http_req;
 struct ims_http_resp;
 void pcscf_status_handle(void *ctx, const struct ims_http_req *req, struct ims_http_resp *resp);
+
+typedef struct pcscf_status pcscf_status_t;
+/* Serves the status API on bind (HOST:PORT) from root's thread; token (may be NULL) guards
+ * the methods that change something. 0 or an errno code with a one-line reason. */
+int pcscf_status_start(su_root_t *root, pcscf_t *p, const char *bind, const char *token,
+                       pcscf_status_t **out, char *err, size_t errlen);
+/* Stops serving (NULL is fine). */
+void pcscf_status_stop(pcscf_status_t *st);
+
+/* ---- settings (settings.c) ---- */
+
+typedef struct pcscf_settings {
+    struct ims_cfg *cfg; /* owns every string below */
+    pcscf_conf_t conf;
+    const char *http, *token, *state;
+    ims_log_level_t level;
+} pcscf_settings_t;
+
+/* Reads flags and PCSCF_* variables and checks them. 0: run; -1: nothing to run (--help,
+ * --version printed); 2: bad settings (one line on stderr). */
+int pcscf_settings_load(int argc, char **argv, pcscf_settings_t *s);
+void pcscf_settings_free(pcscf_settings_t *s);
 
 #endif

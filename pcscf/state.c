@@ -175,10 +175,17 @@ static void state_free(pcscf_state_t *st)
 }
 
 /* migrations[i] moves the file from user_version i to i+1. Files written before the
- * version existed hold the same table at version 0, hence IF NOT EXISTS. */
+ * version existed hold the first table at version 0, hence IF NOT EXISTS. Version 2: rows
+ * are keyed by the cache's own spelling of each IMPU (the cache compares IMPUs by the
+ * ims_impu rule, where the user part is case-sensitive), so the key is no longer NOCASE:
+ * sip:Alice@ and sip:alice@ are two registrations and must be two rows. */
 static const char *const migrations[] = {
     "CREATE TABLE IF NOT EXISTS registrations(impu TEXT PRIMARY KEY COLLATE NOCASE, "
     "doc TEXT NOT NULL)",
+    "CREATE TABLE registrations_v2(impu TEXT PRIMARY KEY, doc TEXT NOT NULL);"
+    "INSERT INTO registrations_v2(impu, doc) SELECT impu, doc FROM registrations;"
+    "DROP TABLE registrations;"
+    "ALTER TABLE registrations_v2 RENAME TO registrations",
 };
 
 /* The default var/pcscf.db works from a fresh clone (its folders are created); the file is

@@ -2,11 +2,13 @@
  * Prometheus metrics (every family with HELP and TYPE) and the health check. */
 #include "pcscf.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ims/http_server.h"
+#include "ims/loop.h"
 #include "ims/ue_api.h"
 #include "ims/util.h"
 
@@ -190,4 +192,49 @@ void pcscf_status_handle(void *ctx, const ims_http_req_t *req, ims_http_resp_t *
         return;
     }
     ims_http_resp_error(resp, 404, "not_found", "no such resource: %s", req->path);
+}
+
+struct pcscf_status {
+    ims_http_server_t *http;
+    ims_loop_http_t *lh;
+};
+
+int pcscf_status_start(su_root_t *root, pcscf_t *p, const char *bind, const char *token,
+                       pcscf_status_t **out, char *err, size_t errlen)
+{
+    pcscf_status_t *st = calloc(1, sizeof *st);
+    if (!st) {
+        snprintf(err, errlen, "out of memory");
+        return ENOMEM;
+    }
+    ims_http_opts_t ho = {
+        .bind = bind,
+        .threads = 0, /* served on the loop thread: the cache is not shared */
+        .token = token,
+        .token_methods = "DELETE,POST,PUT,PATCH",
+        .handler = pcscf_status_handle,
+        .ctx = p,
+    };
+    int rc = ims_http_server_start(&ho, &st->http, err, errlen);
+    if (rc == 0 && ims_loop_attach_http(root, st->http, &st->lh) != 0) {
+        snprintf(err, errlen, "cannot attach the status API to the event loop");
+        rc = EIO;
+    }
+    if (rc) {
+        pcscf_status_stop(st);
+        return rc;
+    }
+    *out = st;
+    return 0;
+}
+
+void pcscf_status_stop(pcscf_status_t *st)
+{
+    if (!st)
+        return;
+    if (st->lh)
+        ims_loop_detach_http(st->lh);
+    if (st->http)
+        ims_http_server_stop(st->http);
+    free(st);
 }

@@ -1,5 +1,5 @@
-/* Unit tests for the P-CSCF registration cache's expiry order (pcscf/reg_cache.c): many
- * registrations with random expiries, refreshes, removals, checked against a model. */
+/* Unit tests for the P-CSCF registration cache (pcscf/reg_cache*.c, reg_source.c): expiry
+ * order and the source-address index, under random changes, each checked against a model. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -286,6 +286,190 @@ static void test_cache_restore_and_adopt(void **state)
     pcscf_cache_destroy(live_c);
 }
 
+/* ---- the source index of pcscf_cache_lookup, against a brute-force model ---- */
+
+#define LREG   300
+#define LHOSTS 6
+#define LPORTS 4
+
+/* Per IMPU: two contacts, each registered from one of a few addresses (so addresses are
+ * shared between registrations), with its expiry (0: absent). */
+typedef struct lmodel {
+    uint64_t exp[2];
+    int host[2], port[2];
+} lmodel_t;
+
+static lmodel_t lm[LREG];
+
+static void lnames(int i, char *impu, char *assoc, size_t len)
+{
+    snprintf(impu, len, "sip:lu%d@ims.test", i);
+    snprintf(assoc, len, "tel:+1555%04d", i);
+}
+
+static void lapply(pcscf_cache_t *c, int i, const long expires[2], const int host[2],
+                   const int port[2])
+{
+    char impu[64], assoc[64], contact[2][64], rcv[2][64];
+    lnames(i, impu, assoc, sizeof impu);
+    const char *assocv[] = {impu, assoc}, *sr[] = {"sip:orig@scscf.ims.test;lr"}, *uris[2];
+    pcscf_binding_in_t mine[2];
+    long exps[2];
+    size_t nmine = 0, nlive = 0;
+    for (int k = 0; k < 2; k++) {
+        snprintf(contact[k], sizeof contact[k], "sip:lu%d@10.9.%d.%d:5060", i, k, i % 250);
+        snprintf(rcv[k], sizeof rcv[k], "127.0.1.%d:%d", 1 + host[k], 6000 + port[k]);
+        if (expires[k] <= 0)
+            continue;
+        mine[nmine++] = (pcscf_binding_in_t){
+            .contact = contact[k], .expires = expires[k], .received = rcv[k], .transport = "udp"};
+        uris[nlive] = contact[k];
+        exps[nlive++] = expires[k];
+    }
+    uint64_t before, after;
+    do {
+        before = ims_now_ms();
+        pcscf_cache_update(c, impu, NULL, assocv, 2, sr, 1, NULL, mine, nmine, uris, exps, nlive);
+        after = ims_now_ms();
+    } while (before != after);
+    for (int k = 0; k < 2; k++) {
+        /* a contact listed again keeps its binding and takes the new address */
+        lm[i].exp[k] = expires[k] > 0 ? before + (uint64_t)expires[k] * 1000 : 0;
+        if (expires[k] > 0) {
+            lm[i].host[k] = host[k];
+            lm[i].port[k] = port[k];
+        }
+    }
+}
+
+/* Which registrations the old full scan could have answered with: those with a live
+ * binding from host:port (and naming identity when given); failing that, those naming
+ * identity with a live binding from host. */
+static int lmodel_candidates(int host, int port, int ident, uint64_t now, bool cand[LREG])
+{
+    int n = 0;
+    for (int pass = 0; pass < 2 && !n; pass++)
+        for (int i = 0; i < LREG; i++) {
+            cand[i] = false;
+            if (pass == 1 && ident < 0)
+                continue;
+            if (ident >= 0 && ident != i)
+                continue;
+            for (int k = 0; k < 2; k++)
+                if (lm[i].exp[k] > now && lm[i].host[k] == host &&
+                    (pass == 1 || lm[i].port[k] == port))
+                    cand[i] = true;
+            n += cand[i];
+        }
+    return n;
+}
+
+static void lcheck(pcscf_cache_t *c, int host, int port, int ident, int form)
+{
+    char ip[32], impu[64], assoc[64], upper[64];
+    bool cand[LREG];
+    snprintf(ip, sizeof ip, "127.0.1.%d", 1 + host);
+    const char *identity = NULL;
+    if (ident >= 0) {
+        lnames(ident, impu, assoc, sizeof impu);
+        /* the IMPU, an associated URI, or the IMPU with its scheme and host in capitals
+         * (the same IMPU under the one IMPU rule) */
+        snprintf(upper, sizeof upper, "SIP:lu%d@IMS.TEST", ident);
+        identity = form == 0 ? impu : form == 1 ? assoc : upper;
+    }
+    const char *const *sr = NULL;
+    size_t nsr = 0;
+    const char *got = NULL;
+    uint64_t before, after;
+    bool found;
+    int want;
+    do {
+        before = ims_now_ms();
+        found = pcscf_cache_lookup(c, ip, (uint16_t)(6000 + port), identity, &sr, &nsr, &got);
+        after = ims_now_ms();
+        want = lmodel_candidates(host, port, ident, before, cand);
+    } while (before != after);
+    assert_int_equal(found, want > 0);
+    if (!found)
+        return;
+    int i = -1;
+    assert_int_equal(sscanf(got, "sip:lu%d@ims.test", &i), 1);
+    assert_true(i >= 0 && i < LREG && cand[i]);
+    assert_int_equal(nsr, 1);
+    assert_string_equal(sr[0], "sip:orig@scscf.ims.test;lr");
+}
+
+/* Registrations move between a few shared addresses, lose contacts, are removed and
+ * expire; every lookup by source address (with and without an identity) answers what the
+ * full scan would have answered. */
+static void test_cache_source_index(void **state)
+{
+    (void)state;
+    pcscf_cache_t *c;
+    assert_int_equal(pcscf_cache_create(&c), 0);
+    memset(lm, 0, sizeof lm);
+    for (int round = 0; round < 40; round++) {
+        for (int n = 0; n < 60; n++) {
+            int i = (int)rnd(LREG);
+            int host[2] = {(int)rnd(LHOSTS), (int)rnd(LHOSTS)};
+            int port[2] = {(int)rnd(LPORTS), (int)rnd(LPORTS)};
+            if (rnd(5) == 0) {
+                char impu[64], assoc[64];
+                lnames(i, impu, assoc, sizeof impu);
+                pcscf_cache_remove(c, impu);
+                lm[i].exp[0] = lm[i].exp[1] = 0;
+                continue;
+            }
+            long e[2] = {rnd(8) ? 1 + (long)rnd(600) : 0, rnd(2) ? 1 + (long)rnd(600) : 0};
+            lapply(c, i, e, host, port);
+        }
+        for (int q = 0; q < 200; q++) {
+            int ident = rnd(3) == 0 ? -1 : (int)rnd(LREG);
+            lcheck(c, (int)rnd(LHOSTS + 1), (int)rnd(LPORTS), ident, (int)rnd(3));
+        }
+    }
+    /* everything expired: nothing is found and the index is empty again */
+    uint64_t end = ims_now_ms() + 601 * 1000;
+    pcscf_cache_expire_at(c, end);
+    for (int i = 0; i < LREG; i++)
+        lm[i].exp[0] = lm[i].exp[1] = 0;
+    for (int h = 0; h < LHOSTS; h++)
+        for (int p = 0; p < LPORTS; p++)
+            lcheck(c, h, p, -1, 0);
+    size_t nb;
+    assert_int_equal(pcscf_cache_count(c, &nb), 0);
+    pcscf_cache_destroy(c);
+}
+
+/* A restored and adopted registration is found by its source address too. */
+static void test_cache_source_after_restore(void **state)
+{
+    (void)state;
+    pcscf_cache_t *staging, *live_c;
+    assert_int_equal(pcscf_cache_create(&staging), 0);
+    assert_int_equal(pcscf_cache_create(&live_c), 0);
+    int64_t wall = 1700000000000LL;
+    json_t *doc =
+        json_pack("{s:s, s:[s], s:[{s:s, s:s, s:I}]}", "impu", "sip:r@ims.test", "service_route",
+                  "sip:orig@scscf.ims.test;lr", "bindings", "contact", "sip:r@10.0.0.1:5060",
+                  "received", "[::1]:7000", "expires_at_ms", (json_int_t)(wall + 60000));
+    assert_int_equal(pcscf_cache_load_doc(staging, doc, wall), 0);
+    json_decref(doc);
+    pcscf_cache_adopt(live_c, staging);
+    pcscf_cache_destroy(staging);
+    const char *const *sr = NULL;
+    size_t nsr = 0;
+    const char *impu = NULL;
+    assert_true(pcscf_cache_lookup(live_c, "::1", 7000, NULL, &sr, &nsr, &impu));
+    assert_string_equal(impu, "sip:r@ims.test");
+    assert_true(pcscf_cache_lookup(live_c, "::1", 7001, "sip:r@ims.test", &sr, &nsr, &impu));
+    assert_false(pcscf_cache_lookup(live_c, "::1", 7001, "sip:other@ims.test", &sr, &nsr, &impu));
+    assert_false(pcscf_cache_lookup(live_c, "::2", 7000, NULL, &sr, &nsr, &impu));
+    assert_true(pcscf_cache_remove(live_c, "sip:r@ims.test"));
+    assert_false(pcscf_cache_lookup(live_c, "::1", 7000, NULL, &sr, &nsr, &impu));
+    pcscf_cache_destroy(live_c);
+}
+
 int main(void)
 {
     ims_log_init("test_pcscf_cache", IMS_LOG_WARN);
@@ -293,6 +477,8 @@ int main(void)
         cmocka_unit_test(test_cache_random_model),
         cmocka_unit_test(test_cache_sweep_exact),
         cmocka_unit_test(test_cache_restore_and_adopt),
+        cmocka_unit_test(test_cache_source_index),
+        cmocka_unit_test(test_cache_source_after_restore),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

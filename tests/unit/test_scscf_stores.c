@@ -1,5 +1,5 @@
-/* Unit tests for the S-CSCF's timed stores (scscf/location.c, auth.c, guard.c): the expiry
- * heap against a brute-force model, persistence of expiries, the nonce cap and the purges. */
+/* Unit tests for the S-CSCF's timed stores (scscf/location*.c, auth.c, guard.c): the expiry
+ * heap against a model, persistence (old and foreign files too), the nonce cap, the purges. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "ims/log.h"
 #include "ims/util.h"
@@ -338,6 +339,17 @@ static void test_location_empty_and_stale(void **state)
     scscf_location_free(l);
 }
 
+/* Removes a test's SQLite file and its WAL companions. */
+static void remove_db(const char *path)
+{
+    char aux[512];
+    unlink(path);
+    snprintf(aux, sizeof(aux), "%s-wal", path);
+    unlink(aux);
+    snprintf(aux, sizeof(aux), "%s-shm", path);
+    unlink(aux);
+}
+
 /* Expired records leave the SQLite file too, and a restart rebuilds the expiry order. */
 static void test_location_persistence(void **state)
 {
@@ -381,12 +393,67 @@ static void test_location_persistence(void **state)
     assert_int_equal(scscf_location_open_db(l, path, err, sizeof(err)), 0);
     assert_int_equal(scscf_location_count(l), 50);
     scscf_location_free(l);
-    unlink(path);
-    char aux[sizeof(path) + 8];
-    snprintf(aux, sizeof(aux), "%s-wal", path);
-    unlink(aux);
-    snprintf(aux, sizeof(aux), "%s-shm", path);
-    unlink(aux);
+    remove_db(path);
+}
+
+/* A state file written before the files had an application id (the same table, version 0)
+ * is adopted: its registrations load and the file is stamped; a file of another daemon is
+ * refused and left as it was. */
+static void test_location_old_and_foreign_files(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/test_scscf_storesXXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    int64_t exp = ims_wall_s() + 1000;
+    char doc[512], sql[1024], err[256];
+    snprintf(doc, sizeof(doc),
+             "{\"impi\":\"old@d\",\"impu\":\"sip:old@d\",\"impus\":[{\"uri\":\"sip:old@d\","
+             "\"barred\":false}],\"bindings\":[{\"contact\":\"sip:old@127.0.0.1\",\"params\":\"\","
+             "\"reg_id\":-1,\"path\":[],\"cseq\":1,\"expires_at\":%lld}]}",
+             (long long)exp);
+    snprintf(sql, sizeof(sql),
+             "CREATE TABLE registrations(impi TEXT PRIMARY KEY, doc TEXT NOT NULL);"
+             "INSERT INTO registrations VALUES('old@d', '%s');",
+             doc);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    scscf_location_t *l;
+    assert_int_equal(scscf_location_create(&l), 0);
+    assert_int_equal(scscf_location_open_db(l, path, err, sizeof(err)), 0);
+    scscf_record_t *r = scscf_location_find_impu(l, "SIP:old@D");
+    assert_non_null(r);
+    assert_int_equal(scscf_record_binding_count(r), 1);
+    assert_int_equal(scscf_record_bindings(r)->expires_at, exp);
+    scscf_location_free(l);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA application_id", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_not_equal(sqlite3_column_int(st, 0), 0);
+    sqlite3_finalize(st);
+    /* now someone else's: another application id */
+    assert_int_equal(sqlite3_exec(db, "PRAGMA application_id = 12345", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+
+    assert_int_equal(scscf_location_create(&l), 0);
+    assert_int_not_equal(scscf_location_open_db(l, path, err, sizeof(err)), 0);
+    assert_non_null(strstr(err, "not an S-CSCF state file"));
+    assert_int_equal(scscf_location_count(l), 0);
+    scscf_location_free(l);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM registrations", -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 1); /* left as it was */
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    remove_db(path);
 }
 
 /* ---- nonce store ---- */
@@ -519,6 +586,7 @@ int main(void)
         cmocka_unit_test(test_location_expire_in_order),
         cmocka_unit_test(test_location_empty_and_stale),
         cmocka_unit_test(test_location_persistence),
+        cmocka_unit_test(test_location_old_and_foreign_files),
         cmocka_unit_test(test_nonce_cap_and_growth),
         cmocka_unit_test(test_guard_purge),
     };

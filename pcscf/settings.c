@@ -1,0 +1,102 @@
+/* The P-CSCF's settings: the flag/environment table, the checks made before anything
+ * starts (log level, status API exposure), and the proxy's configuration drawn from them. */
+#include "pcscf.h"
+
+#include <stdio.h>
+
+#include "ims/cfg.h"
+#include "ims/daemon.h"
+#include "ims/log.h"
+#include "ims/ue_api.h"
+
+static const ims_cfg_opt_t opts[] = {
+    {"sip", "PCSCF_SIP", IMS_CFG_STR, "0.0.0.0:5060", 0, 0,
+     "SIP listen address HOST:PORT (UDP and TCP) facing the UEs", false},
+    {"http", "PCSCF_HTTP", IMS_CFG_STR, "127.0.0.1:8081", 0, 0,
+     "status API listen address HOST:PORT", false},
+    {"scscf", "PCSCF_SCSCF", IMS_CFG_STR, "sip:127.0.0.1:6060", 0, 0,
+     "S-CSCF SIP URI; a host name is resolved with getaddrinfo (/etc/hosts, Docker DNS)", false},
+    {"domain", "PCSCF_DOMAIN", IMS_CFG_STR, "ims.mnc011.mcc432.3gppnetwork.org", 0, 0,
+     "home network domain", false},
+    {"path", "PCSCF_PATH", IMS_CFG_STR, NULL, 0, 0,
+     "Path URI added to REGISTER (default sip:term@pcscf.DOMAIN;lr)", false},
+    {"alias", "PCSCF_ALIAS", IMS_CFG_STRLIST, NULL, 0, 0,
+     "extra host name the P-CSCF answers to; a Route naming it is consumed (repeatable)", false},
+    {"advertise", "PCSCF_ADVERTISE", IMS_CFG_STR, NULL, 0, 0,
+     "host to put in Via and Warning when --sip binds a wildcard address", false},
+    {"visited-network", "PCSCF_VISITED_NETWORK", IMS_CFG_STR, NULL, 0, 0,
+     "P-Visited-Network-ID value (default: the domain)", false},
+    {"timeout-ms", "PCSCF_TIMEOUT_MS", IMS_CFG_INT, "5000", 100, 120000,
+     "how long the S-CSCF may stay silent before the UE gets 504", false},
+    {"max-pending", "PCSCF_MAX_PENDING", IMS_CFG_INT, "5000", 0, 1000000,
+     "overload limit: with this many requests waiting for an answer, new ones get 503 "
+     "P-CSCF Overloaded at once (0: no limit)",
+     false},
+    {"tcp-idle", "PCSCF_TCP_IDLE", IMS_CFG_INT, "3600", 0, 86400,
+     "seconds after which an idle SIP TCP connection is closed (0: never); bounds half-open "
+     "and abandoned connections (a UE re-registering over TCP keeps its connection busy)",
+     false},
+    {"token", "PCSCF_TOKEN", IMS_CFG_STR, NULL, 0, 0,
+     "bearer token required for DELETE on the status API", true},
+    {"insecure", "PCSCF_INSECURE", IMS_CFG_BOOL, "false", 0, 0,
+     "allow a non-loopback --http address without --token", false},
+    {"state", "PCSCF_STATE", IMS_CFG_STR, "var/pcscf.db", 0, 0,
+     "SQLite file where the registration cache survives restarts (':memory:' for none)", false},
+    IMS_UE_CFG_OPTS("PCSCF"),
+    {"log-level", "PCSCF_LOG_LEVEL", IMS_CFG_STR, "info", 0, 0, "debug, info, warn or error",
+     false},
+};
+
+int pcscf_settings_load(int argc, char **argv, pcscf_settings_t *s)
+{
+    char err[512];
+    *s = (pcscf_settings_t){0};
+    ims_cfg_result_t cr =
+        ims_cfg_load(opts, sizeof opts / sizeof opts[0], "pcscf",
+                     "IMS P-CSCF: edge proxy between UEs and the S-CSCF (Path, NAT help, "
+                     "charging headers)",
+                     "PCSCF", argc, argv, &s->cfg, err, sizeof err);
+    if (cr == IMS_CFG_EXIT)
+        return -1;
+    if (cr != IMS_CFG_OK) {
+        fprintf(stderr, "pcscf: %s\n", err);
+        return 2;
+    }
+    ims_cfg_t *cfg = s->cfg;
+    if (ims_log_level_parse(ims_cfg_str(cfg, "log-level"), &s->level) != 0) {
+        fprintf(stderr, "pcscf: --log-level %s is not debug, info, warn or error\n",
+                ims_cfg_str(cfg, "log-level"));
+        pcscf_settings_free(s);
+        return 2;
+    }
+    /* Anyone who reaches the status API could DELETE bindings: off loopback it needs a
+     * token, unless the operator says otherwise. */
+    if (ims_http_guard(ims_cfg_str(cfg, "http"), 8081, ims_cfg_str(cfg, "token"),
+                       ims_cfg_bool(cfg, "insecure"), "the status API", err, sizeof err) != 0) {
+        fprintf(stderr, "pcscf: %s\n", err);
+        pcscf_settings_free(s);
+        return 2;
+    }
+    s->http = ims_cfg_str(cfg, "http");
+    s->token = ims_cfg_str(cfg, "token");
+    s->state = ims_cfg_str(cfg, "state");
+    s->conf = (pcscf_conf_t){
+        .sip = ims_cfg_str(cfg, "sip"),
+        .scscf = ims_cfg_str(cfg, "scscf"),
+        .domain = ims_cfg_str(cfg, "domain"),
+        .path = ims_cfg_str(cfg, "path"),
+        .advertise = ims_cfg_str(cfg, "advertise"),
+        .visited_network = ims_cfg_str(cfg, "visited-network"),
+        .timeout_ms = ims_cfg_int(cfg, "timeout-ms"),
+        .max_pending = ims_cfg_int(cfg, "max-pending"),
+        .tcp_idle_s = ims_cfg_int(cfg, "tcp-idle"),
+    };
+    s->conf.naliases = ims_cfg_list(cfg, "alias", &s->conf.aliases);
+    return 0;
+}
+
+void pcscf_settings_free(pcscf_settings_t *s)
+{
+    ims_cfg_free(s->cfg);
+    s->cfg = NULL;
+}
