@@ -40,16 +40,17 @@ static const kind_row_t kinds[NKINDS] = {
     {"stale_nonce",
      IMS_FAULT_STALE_NONCE,
      {NULL, NULL},
-     ST(IMS_STAGE_ANY) | ST(IMS_STAGE_AUTH),
+     ST(IMS_STAGE_ANY) | ST(IMS_STAGE_AUTH) | ST(IMS_STAGE_REREGISTER),
      true,
-     "stale_nonce acts on a REGISTER that answers a challenge: use stage auth or any"},
+     "stale_nonce acts on a REGISTER that answers a challenge: use stage auth, reregister or "
+     "any"},
     {"sqn_out_of_sync",
      IMS_FAULT_SQN_OUT_OF_SYNC,
      {NULL, NULL},
-     ST(IMS_STAGE_ANY) | ST(IMS_STAGE_INITIAL),
+     ST(IMS_STAGE_ANY) | ST(IMS_STAGE_INITIAL) | ST(IMS_STAGE_REREGISTER),
      true,
-     "sqn_out_of_sync changes the challenge, which answers the initial REGISTER: use stage "
-     "initial or any"},
+     "sqn_out_of_sync changes the challenge, which answers a REGISTER without credentials: use "
+     "stage initial, reregister or any"},
     {"expires",
      IMS_FAULT_EXPIRES,
      {NULL, NULL},

@@ -317,6 +317,17 @@ class TimelineScscf(H.unittest.TestCase):
         self.assertEqual(ue.register(timeout=5).status, 401)
         self.assertGreaterEqual(time.time() - t0, 1.1)
 
+    def test_fault_reregister_stage(self):
+        """Cookbook 10: only the refresh of a live registration is refused."""
+        imsi, impi, ue = self.digest_sub()
+        self.fault({"match": {"imsi": imsi, "stage": "reregister"},
+                    "action": {"reply": 403, "reason": "Forbidden"}})
+        _, _, ok = self.digest_register(ue, impi)  # initial + auth: the rule stays armed
+        self.assertEqual(ok.status, 200, ok.text)
+        r = ue.register()
+        self.assertEqual((r.status, r.reason), (403, "Forbidden"), r.text)
+        self.assertEqual(ue.register().status, 401)  # count 1: used up
+
     def test_fault_deregister_refused(self):
         st, _, e = H.http("POST", self.scscf.url + "/api/v1/faults",
                           {"action": {"deregister_after_s": 5}})

@@ -86,9 +86,9 @@ static void test_validation(void **state)
                "action.target must be request or answer");
     expect_400(f, "{\"action\":{\"delay_ms\":0}}", "action.delay_ms must be from 1 to 60000");
     expect_400(f, "{\"match\":{\"stage\":\"initial\"},\"action\":{\"stale_nonce\":true}}",
-               "use stage auth or any");
+               "use stage auth, reregister or any");
     expect_400(f, "{\"match\":{\"stage\":\"auth\"},\"action\":{\"sqn_out_of_sync\":true}}",
-               "use stage initial or any");
+               "use stage initial, reregister or any");
     expect_400(f, "{\"match\":{\"stage\":\"initial\"},\"action\":{\"expires\":30}}",
                "use stage auth, reregister or any");
     expect_400(f, "{\"match\":{\"method\":\"SUBSCRIBE\"},\"action\":{\"expires\":30}}",
