@@ -133,19 +133,21 @@ static size_t logical_line_end(const char *in, size_t len, size_t i)
 
 /* End of a parameter value starting at i: a quoted string (escapes honoured; an
  * unterminated one runs to the end of the logical line) or a run up to a delimiter
- * from stop. *quoted tells which. */
+ * from stop. *quoted tells which. Linear in the value: a line of many quoted secrets must
+ * not cost its length squared. */
 static size_t value_end(const char *in, size_t len, size_t i, const char *stop, bool *quoted)
 {
     *quoted = i < len && in[i] == '"';
     if (*quoted) {
-        size_t eol = logical_line_end(in, len, i);
-        for (size_t j = i + 1; j < eol; j++) {
-            if (in[j] == '\\' && j + 1 < eol)
+        for (size_t j = i + 1; j < len; j++) {
+            if (in[j] == '\\' && j + 1 < len && in[j + 1] != '\n')
                 j++;
             else if (in[j] == '"')
                 return j + 1;
+            else if (in[j] == '\n' && !(j + 1 < len && (in[j + 1] == ' ' || in[j + 1] == '\t')))
+                return (j > 0 && in[j - 1] == '\r') ? j - 1 : j;
         }
-        return eol;
+        return len;
     }
     while (i < len && (in[i] == '\0' || !strchr(stop, in[i]))) /* strchr finds NUL too */
         i++;

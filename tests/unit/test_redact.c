@@ -88,6 +88,19 @@ static void test_quoting(void **state)
     assert_null(strstr(out, "TAILSECRET"));
     assert_non_null(strstr(out, "qop=auth"));
     free(out);
+    /* Many quoted secrets on one long line: each value ends at its own quote. */
+    size_t big = 40000 * 9 + 16;
+    char *many = malloc(big);
+    size_t k = (size_t)sprintf(many, "X: ");
+    for (int i = 0; i < 40000; i++)
+        k += (size_t)sprintf(many + k, "ck=\"SQ\", ");
+    size_t n = 0;
+    char *copy = ims_redact_sip(many, k, 0, &n);
+    assert_non_null(copy);
+    assert_int_equal(n, strlen(copy));
+    assert_null(strstr(copy, "SQ"));
+    free(copy);
+    free(many);
     /* An unterminated quote is redacted to the end of its header, the next one stays. */
     out = red("X: ck=\"NOEND secret more\r\nVia: SIP/2.0/UDP h\r\n\r\n");
     assert_null(strstr(out, "NOEND"));
