@@ -124,6 +124,8 @@ class ChainTimeline(unittest.TestCase):
         pev = pcscf_ev.events()
         self.assertEqual([e.get("status") for e in pev if e["kind"] == "response"], [401, 200])
         self.assertTrue(all(e["daemon"] == "pcscf" for e in pev))
+        self.assertEqual({e.get("hint_id") for e in pev if e["kind"] == "response"},
+                         {"forwarded"})
         self.assertNotIn("data:", other_ev.text())  # another UE's stream stays quiet
         # ids: one sequence, strictly increasing
         ids = [int(x) for x in re.findall(r"(?m)^id: (\d+)$", scscf_ev.text())]

@@ -235,6 +235,26 @@ class TimelineScscf(H.unittest.TestCase):
         self.assertIn("USIM 000000010000", e["hint"])
         self.assertIn(f"HSS had SQN {v['sqn']}", e["hint"])
 
+    def test_aka_resync_failed(self):
+        imsi, impi, ue = self.aka_sub()
+        c = ue.register()
+        nonce = c.param("www-authenticate", "nonce")
+        auts = base64.b64encode(b"\x01" * 14).decode()  # MAC-S cannot verify
+        r = ue.register(auth=auth_header(impi, nonce, "", algorithm="AKAv1-MD5",
+                                         extra=f', auts="{auts}"'))
+        self.assertEqual(r.status, 403, r.text)
+        self.wait_hint(imsi, "aka_resync_failed")
+
+    def test_deregistered(self):
+        imsi, impi, ue = self.digest_sub()
+        c, nonce, ok = self.digest_register(ue, impi)
+        self.assertEqual(ok.status, 200, ok.text)
+        resp = digest_response(impi, PASSWORD, nonce, nc="00000002")
+        bye = ue.register(expires=0, auth=auth_header(impi, nonce, resp, nc="00000002"))
+        self.assertEqual(bye.status, 200, bye.text)
+        last = self.timeline("imsi", imsi, 1)["items"][0]
+        self.assertEqual((last["hint_id"], last["action"]), ("deregistered", "deregistered"))
+
     def test_hss_unreachable(self):
         hss2 = H.Hss()
         scscf2 = H.Scscf(hss2.url, extra=["--hss-timeout-ms", "300"])
