@@ -162,19 +162,34 @@ static bool is_secret_param(const char *name, size_t n)
     return false;
 }
 
-static void put_redacted(obuf_t *b, bool quoted)
+/* The copy being made: everything before `from` is written already. Text is copied only
+ * when a secret is replaced (and at the end), so most messages cost one pass and a few
+ * large copies. */
+typedef struct red {
+    obuf_t b;
+    const char *in;
+    size_t len, from;
+} red_t;
+
+/* Writes what lies before v, then the marker (after prefix) for in[v..ve). */
+static void replace(red_t *r, size_t v, size_t ve, bool quoted, const char *prefix)
 {
-    put_raw(b, quoted ? "\"" IMS_REDACTED "\"" : IMS_REDACTED,
+    put_text(&r->b, r->in + r->from, v - r->from);
+    if (prefix)
+        put_raw(&r->b, prefix, strlen(prefix));
+    put_raw(&r->b, quoted ? "\"" IMS_REDACTED "\"" : IMS_REDACTED,
             quoted ? sizeof(IMS_REDACTED) + 1 : sizeof(IMS_REDACTED) - 1);
+    r->from = ve;
 }
 
 /* At the start of a line: "Authorization:" or "Proxy-Authorization:" with a scheme other
  * than Digest has its credentials replaced. Returns the input position after what was
  * handled, or i when the line is something else. */
-static size_t credentials(obuf_t *b, const char *in, size_t len, size_t i)
+static size_t credentials(red_t *r, size_t i)
 {
     static const char *const names[] = {"authorization", "proxy-authorization"};
-    size_t n = 0;
+    const char *in = r->in;
+    size_t len = r->len, n = 0;
     while (i + n < len && is_token_char((unsigned char)in[i + n]))
         n++;
     bool hit = false;
@@ -191,44 +206,35 @@ static size_t credentials(obuf_t *b, const char *in, size_t len, size_t i)
     if (se == s || (se - s == 6 && strncasecmp(in + s, "digest", 6) == 0))
         return i;
     size_t eol = logical_line_end(in, len, se);
-    put_text(b, in + i, se - i);
-    if (skip_lws(in, len, se) < eol) {
-        put_raw(b, " ", 1);
-        put_redacted(b, false);
-    }
+    if (skip_lws(in, len, se) < eol)
+        replace(r, se, eol, false, " ");
     return eol;
 }
 
-/* A token at i (after a delimiter). Writes it, and its value redacted when it names a
- * secret. Returns the input position after what was written. */
-static size_t token(obuf_t *b, const char *in, size_t len, size_t i)
+/* A token at i (after a delimiter): when it names a secret, its value is replaced.
+ * Returns the input position after what was looked at. */
+static size_t token(red_t *r, size_t i)
 {
-    size_t n = 0;
+    const char *in = r->in;
+    size_t len = r->len, n = 0;
     while (i + n < len && is_token_char((unsigned char)in[i + n]))
         n++;
-    size_t j = skip_lws(in, len, i + n);
+    size_t j = skip_lws(in, len, i + n), v, ve;
     bool quoted;
     if (j < len && in[j] == '=' && is_secret_param(in + i, n)) {
-        size_t v = skip_lws(in, len, j + 1);
-        size_t ve = value_end(in, len, v, " \t\r\n;,&>", &quoted);
-        put_text(b, in + i, v - i);
-        put_redacted(b, quoted);
-        return ve;
+        v = skip_lws(in, len, j + 1);
+        ve = value_end(in, len, v, " \t\r\n;,&>", &quoted);
+    } else if (n == 6 && j < len && in[j] == ':' && strncasecmp(in + i, "inline", 6) == 0) {
+        v = j + 1;
+        ve = value_end(in, len, v, " \t\r\n;|", &quoted);
+    } else if (n == 5 && j > i + n && strncasecmp(in + i, "mikey", 5) == 0) {
+        v = j;
+        ve = value_end(in, len, v, " \t\r\n", &quoted);
+    } else {
+        return i + n;
     }
-    if (n == 6 && j < len && in[j] == ':' && strncasecmp(in + i, "inline", 6) == 0) {
-        size_t ve = value_end(in, len, j + 1, " \t\r\n;|", &quoted);
-        put_text(b, in + i, j + 1 - i);
-        put_redacted(b, quoted);
-        return ve;
-    }
-    if (n == 5 && j > i + n && strncasecmp(in + i, "mikey", 5) == 0) {
-        size_t ve = value_end(in, len, j, " \t\r\n", &quoted);
-        put_text(b, in + i, j - i);
-        put_redacted(b, quoted);
-        return ve;
-    }
-    put_text(b, in + i, n);
-    return i + n;
+    replace(r, v, ve, quoted, NULL);
+    return ve;
 }
 
 static void truncate_to(obuf_t *b, size_t max)
@@ -247,37 +253,32 @@ static void truncate_to(obuf_t *b, size_t max)
 
 char *ims_redact_sip(const char *in, size_t len, size_t max, size_t *outlen)
 {
-    obuf_t b = {0};
-    if (!reserve(&b, len + 64))
+    red_t r = {.in = in, .len = len};
+    if (!reserve(&r.b, len + 64))
         return NULL;
-    b.p[0] = '\0';
+    r.b.p[0] = '\0';
     size_t i = 0;
-    while (i < len && !b.oom) {
+    while (i < len) {
         bool line_start = i == 0 || in[i - 1] == '\n';
         if (line_start && in[i] != ' ' && in[i] != '\t') {
-            size_t after = credentials(&b, in, len, i);
+            size_t after = credentials(&r, i);
             if (after != i) {
                 i = after;
                 continue;
             }
         }
-        if (is_token_char((unsigned char)in[i]) && is_delim_before(in, i)) {
-            i = token(&b, in, len, i);
-            continue;
-        }
-        /* Copy up to the next byte that could start a token after a delimiter. */
-        size_t j = i + 1;
-        while (j < len && !(is_token_char((unsigned char)in[j]) && is_delim_before(in, j)))
-            j++;
-        put_text(&b, in + i, j - i);
-        i = j;
+        if (is_token_char((unsigned char)in[i]) && is_delim_before(in, i))
+            i = token(&r, i);
+        else
+            i++;
     }
-    truncate_to(&b, max);
-    if (b.oom) {
-        free(b.p);
+    put_text(&r.b, in + r.from, len - r.from);
+    truncate_to(&r.b, max);
+    if (r.b.oom) {
+        free(r.b.p);
         return NULL;
     }
     if (outlen)
-        *outlen = b.n;
-    return b.p;
+        *outlen = r.b.n;
+    return r.b.p;
 }
