@@ -5,6 +5,8 @@
 
 #include "pcscf.h"
 
+#include "ipsec_sip.h"
+
 #include <netinet/in.h>
 
 #include "ims/fault.h"
@@ -30,6 +32,8 @@ typedef struct pcscf_txn {
     char **contacts; /* forwarded Contact URIs (REGISTER) */
     size_t ncontacts;
     uint64_t start_ms;
+    pcscf_sec_txn_t sec; /* sec-agree / IPsec of a REGISTER (ipsec_sip.c) */
+    char *why;           /* Warning text replacing the reply table's, when set */
     struct pcscf_txn *next, **prevp;
     /* UE test controls (trace.c) */
     char tl_impi[256], tl_impu[512]; /* the identities of the timeline and fault rules */
@@ -68,6 +72,7 @@ struct pcscf {
     size_t rnd_used;
     pcscf_stats_t stats;
     pcscf_txn_t *txns;               /* forwarded and waiting for an answer */
+    struct pcscf_ipsec_sip *sec;     /* sec-agree and IPsec (ipsec_sip.c) */
     ims_ue_api_t *ue;                /* timeline and fault rules (the daemon's), NULL: none */
     char local_ip[INET6_ADDRSTRLEN]; /* our address as the UE sees it, for the timeline */
     uint16_t local_port;
@@ -138,6 +143,14 @@ extern const pcscf_pipe_t pcscf_pipe_register, pcscf_pipe_originating, pcscf_pip
 
 /* Remembers a 2xx to a REGISTER of t in the cache. */
 void pcscf_register_remember(pcscf_txn_t *t, const sip_t *rs);
+
+/* ---- IPsec status resources (ipsec_api.c) ---- */
+
+struct ims_http_req;
+struct ims_http_resp;
+/* Serves /api/v1/ipsec/...; false when the path is not one of them. */
+bool pcscf_ipsec_api_handle(pcscf_t *p, const char *token, const struct ims_http_req *req,
+                            struct ims_http_resp *resp);
 
 /* ---- requests (proxy.c) ---- */
 

@@ -26,6 +26,7 @@ static void on_sweep(su_root_magic_t *magic, su_timer_t *timer, su_timer_arg_t *
     size_t gone = pcscf_cache_expire(p->cache);
     if (gone)
         IMS_INFO("%zu binding(s) expired", gone);
+    pcscf_ipsec_sip_sweep(p);
 }
 
 /* nta reports a failed bind without a usable errno; try the port ourselves first so the
@@ -203,6 +204,7 @@ int pcscf_create(su_root_t *root, const pcscf_conf_t *conf, pcscf_t **out, char 
         goto fail;
     }
     if ((rc = create_agent(p, conf, host, port, wildcard, adv, err, errlen)) ||
+        (rc = pcscf_ipsec_sip_start(p, conf, host, adv, err, errlen)) ||
         (rc = start_serving(p, err, errlen)))
         goto fail;
     IMS_INFO("SIP on %s (UDP+TCP), S-CSCF %s -> %s, Path <%s>, timeout %ld ms, max pending %llu",
@@ -231,6 +233,7 @@ void pcscf_destroy(pcscf_t *p)
         nta_leg_destroy(p->leg);
     if (p->agent)
         nta_agent_destroy(p->agent);
+    pcscf_ipsec_sip_stop(p); /* after the agent: its sockets were bound to our TUN */
     pcscf_cache_destroy(p->cache);
     su_home_unref(p->home);
 }

@@ -41,10 +41,16 @@ typedef struct pcscf_conf {
     const char *visited_network; /* P-Visited-Network-ID (NULL = domain) */
     const char *const *aliases;  /* --alias hosts */
     size_t naliases;
-    long timeout_ms;       /* how long the S-CSCF may stay silent */
-    long max_pending;      /* overload limit on transactions waiting for an answer (0: none) */
-    long tcp_idle_s;       /* idle SIP TCP connections closed after this (0: never) */
-    struct ims_ue_api *ue; /* timeline and fault rules, owned by the caller; NULL: none */
+    long timeout_ms;          /* how long the S-CSCF may stay silent */
+    long max_pending;         /* overload limit on transactions waiting for an answer (0: none) */
+    long tcp_idle_s;          /* idle SIP TCP connections closed after this (0: never) */
+    const char *sec_agree;    /* "off" | "optional" | "required" (NULL: optional) */
+    const char *ipsec_alg;    /* integrity preference list (NULL: default) */
+    const char *ipsec_ealg;   /* encryption preference list (NULL: default) */
+    long ipsec_port_c;        /* protected client port (0: picked at start) */
+    long ipsec_port_s;        /* protected server port (0: picked at start) */
+    const char *ipsec_ifname; /* TUN device name (NULL: imsesp%d) */
+    struct ims_ue_api *ue;    /* timeline and fault rules, owned by the caller; NULL: none */
 } pcscf_conf_t;
 
 typedef struct pcscf pcscf_t;
@@ -94,6 +100,12 @@ typedef enum {
     PCSCF_ERR_BAD_PORT,
     PCSCF_ERR_DUPLICATE_HEADER,
     PCSCF_ERR_OVERLOADED,
+    PCSCF_ERR_SEC_AGREE_BAD,
+    PCSCF_ERR_SEC_AGREE_NO_ALG,
+    PCSCF_ERR_SEC_AGREE_REQUIRED,
+    PCSCF_ERR_SEC_VERIFY,
+    PCSCF_ERR_NOT_PROTECTED,
+    PCSCF_ERR_IPSEC_FAILED,
     PCSCF_ERR_COUNT
 } pcscf_err_t;
 
@@ -108,6 +120,9 @@ const pcscf_reply_t *pcscf_reply_get(pcscf_err_t e);
 /* Sends the table entry with Warning: 399 <host> "<explanation>" (and Retry-After when
  * the entry has one). */
 void pcscf_reply_send(nta_incoming_t *irq, const char *warn_host, pcscf_err_t e);
+/* The same with why (when not NULL) as the Warning's explanation instead of the table's. */
+void pcscf_reply_send_why(nta_incoming_t *irq, const char *warn_host, pcscf_err_t e,
+                          const char *why);
 
 /* Sends the 100 Trying to a UDP request directly on our socket; false when it could not
  * (TCP, unknown socket, send error): the caller then lets nta send it. */

@@ -35,9 +35,12 @@ static bool ports_ok(const sip_t *sip)
 
 /* The 100 Trying SPEC §4 asks for, sent at once: written straight onto our UDP socket
  * when possible (reply.c says why), else by nta. */
-static void send_trying(pcscf_t *p, nta_incoming_t *irq, const sip_t *sip, msg_t *orig, bool tcp)
+static void send_trying(pcscf_t *p, pcscf_txn_t *t, const sip_t *sip, msg_t *orig, bool tcp)
 {
-    if (tcp || !pcscf_trying_send_raw(p->udp_fd, sip, orig))
+    nta_incoming_t *irq = t->irq;
+    /* Not over IPsec: that answer must leave through the protected port's socket. */
+    if (tcp || pcscf_ipsec_sip_arrived_protected(p, t) ||
+        !pcscf_trying_send_raw(p->udp_fd, sip, orig))
         nta_incoming_treply(irq, SIP_100_TRYING, TAG_END());
 }
 
@@ -122,10 +125,12 @@ void pcscf_dispatch(pcscf_t *p, pcscf_txn_t *t, const sip_t *sip, msg_t *orig)
 {
     bool invite = sip->sip_request->rq_method == sip_method_invite;
     if (sip->sip_request->rq_method == sip_method_register) {
-        send_trying(p, t->irq, sip, orig, t->tcp);
+        send_trying(p, t, sip, orig, t->tcp);
         pcscf_forward(t, sip, orig, &pcscf_pipe_register);
     } else if (is_keepalive(p, sip)) {
         answer_keepalive(p, t);
+    } else if (pcscf_ipsec_sip_refuse(p, t)) {
+        pcscf_txn_fail(t, PCSCF_ERR_NOT_PROTECTED);
     } else if (sip->sip_max_forwards && sip->sip_max_forwards->mf_count == 0) {
         pcscf_txn_fail(t, PCSCF_ERR_TOO_MANY_HOPS);
     } else if (pcscf_hop_is_scscf(p, sip, t->src_ip, t->src_port)) {

@@ -48,7 +48,12 @@ static int edit_register(pcscf_txn_t *t, const sip_t *sip, msg_t *msg, sip_t *fs
 {
     pcscf_t *p = t->p;
     note_identity(t, sip);
-    if (pcscf_contact_alias(msg, fs, t->src_ip, t->src_port, t->tcp) < 0) {
+    if (pcscf_ipsec_sip_register(t, sip, msg, fs, err) != 0)
+        return -1;
+    /* A UE with IPsec sends from its port-c and is reached over its SAs at its port-s, the
+     * Contact's: no NAT alias, or each new port-c (re-authentication) would make the same
+     * Contact a new binding. */
+    if (!t->sec.client && pcscf_contact_alias(msg, fs, t->src_ip, t->src_port, t->tcp) < 0) {
         *err = PCSCF_ERR_INTERNAL;
         return -1;
     }

@@ -50,6 +50,21 @@ static const pcscf_reply_t replies[PCSCF_ERR_COUNT] = {
                                     0},
     [PCSCF_ERR_OVERLOADED] = {503, "Service Unavailable - P-CSCF Overloaded",
                               "too many requests are waiting for the S-CSCF; retry later", 5},
+    /* sec-agree (RFC 3329, TS 24.229 §5.2.2): the Warning usually names the exact cause. */
+    [PCSCF_ERR_SEC_AGREE_BAD] = {494, "Security Agreement Required",
+                                 "the Security-Client header is malformed", 0},
+    [PCSCF_ERR_SEC_AGREE_NO_ALG] = {494, "Security Agreement Required",
+                                    "none of the offered IPsec algorithms is enabled here", 0},
+    [PCSCF_ERR_SEC_AGREE_REQUIRED] = {494, "Security Agreement Required",
+                                      "this P-CSCF requires IPsec (sec-agree) for IMS AKA", 0},
+    [PCSCF_ERR_SEC_VERIFY] = {403, "Forbidden - Security Agreement Mismatch",
+                              "the protected REGISTER does not match the security agreement", 0},
+    [PCSCF_ERR_NOT_PROTECTED] = {403, "Forbidden - Not Protected",
+                                 "this UE registered with IPsec: send requests over its "
+                                 "security associations",
+                                 0},
+    [PCSCF_ERR_IPSEC_FAILED] = {500, "Server Internal Error - IPsec Unavailable",
+                                "the P-CSCF could not install the security associations", 0},
 };
 
 const pcscf_reply_t *pcscf_reply_get(pcscf_err_t e)
@@ -61,11 +76,25 @@ const pcscf_reply_t *pcscf_reply_get(pcscf_err_t e)
 
 void pcscf_reply_send(nta_incoming_t *irq, const char *warn_host, pcscf_err_t e)
 {
+    pcscf_reply_send_why(irq, warn_host, e, NULL);
+}
+
+void pcscf_reply_send_why(nta_incoming_t *irq, const char *warn_host, pcscf_err_t e,
+                          const char *why)
+{
     const pcscf_reply_t *r = pcscf_reply_get(e);
     char warning[512];
     char retry[16];
 
-    snprintf(warning, sizeof warning, "399 %s \"%s\"", warn_host, r->warning);
+    char text[400];
+
+    /* why may quote the sender's own bytes: nothing in it may end the quoted string or
+     * the header. */
+    snprintf(text, sizeof text, "%s", why ? why : r->warning);
+    for (char *q = text; *q; q++)
+        if (*q == '"' || *q == '\\' || *q == '\r' || *q == '\n')
+            *q = '\'';
+    snprintf(warning, sizeof warning, "399 %s \"%s\"", warn_host, text);
     snprintf(retry, sizeof retry, "%d", r->retry_after);
     nta_incoming_treply(irq, r->status, r->phrase, SIPTAG_WARNING_STR(warning),
                         TAG_IF(r->retry_after > 0, SIPTAG_RETRY_AFTER_STR(retry)), TAG_END());

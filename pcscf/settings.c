@@ -45,6 +45,21 @@ static const ims_cfg_opt_t opts[] = {
     IMS_UE_CFG_OPTS("PCSCF"),
     {"log-level", "PCSCF_LOG_LEVEL", IMS_CFG_STR, "info", 0, 0, "debug, info, warn or error",
      false},
+    {"sec-agree", "PCSCF_SEC_AGREE", IMS_CFG_STR, "optional", 0, 0,
+     "IPsec with the UEs (RFC 3329 sec-agree, TS 33.203): off, optional (when the UE asks) or "
+     "required (an IMS AKA UE that does not ask gets 494)",
+     false},
+    {"ipsec-alg", "PCSCF_IPSEC_ALG", IMS_CFG_STR, "hmac-sha-1-96,hmac-md5-96", 0, 0,
+     "IPsec integrity algorithms accepted, most preferred first", false},
+    {"ipsec-ealg", "PCSCF_IPSEC_EALG", IMS_CFG_STR, "null,aes-cbc", 0, 0,
+     "IPsec encryption algorithms accepted, most preferred first (null, aes-cbc, des-ede3-cbc)",
+     false},
+    {"ipsec-port-c", "PCSCF_IPSEC_PORT_C", IMS_CFG_INT, "0", 0, 65535,
+     "protected client port (UDP+TCP) of the P-CSCF (0: a free port picked at start)", false},
+    {"ipsec-port-s", "PCSCF_IPSEC_PORT_S", IMS_CFG_INT, "0", 0, 65535,
+     "protected server port (UDP+TCP) of the P-CSCF (0: a free port picked at start)", false},
+    {"ipsec-ifname", "PCSCF_IPSEC_IFNAME", IMS_CFG_STR, "imsesp%d", 0, 0,
+     "TUN device of the user-space ESP datapath (%d: the kernel picks a number)", false},
 };
 
 int pcscf_settings_load(int argc, char **argv, pcscf_settings_t *s)
@@ -90,6 +105,12 @@ int pcscf_settings_load(int argc, char **argv, pcscf_settings_t *s)
         .timeout_ms = ims_cfg_int(cfg, "timeout-ms"),
         .max_pending = ims_cfg_int(cfg, "max-pending"),
         .tcp_idle_s = ims_cfg_int(cfg, "tcp-idle"),
+        .sec_agree = ims_cfg_str(cfg, "sec-agree"),
+        .ipsec_alg = ims_cfg_str(cfg, "ipsec-alg"),
+        .ipsec_ealg = ims_cfg_str(cfg, "ipsec-ealg"),
+        .ipsec_port_c = ims_cfg_int(cfg, "ipsec-port-c"),
+        .ipsec_port_s = ims_cfg_int(cfg, "ipsec-port-s"),
+        .ipsec_ifname = ims_cfg_str(cfg, "ipsec-ifname"),
     };
     s->conf.naliases = ims_cfg_list(cfg, "alias", &s->conf.aliases);
     return 0;

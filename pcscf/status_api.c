@@ -1,6 +1,6 @@
 /* The P-CSCF status API served on the loop thread: registrations it remembers,
  * Prometheus metrics (every family with HELP and TYPE) and the health check. */
-#include "pcscf.h"
+#include "core.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -56,6 +56,12 @@ static void metrics(pcscf_t *p, ims_http_resp_t *resp)
                               "terminating from the S-CSCF toward a UE.";
     static const char scf[] = "S-CSCF timeouts and transport failures.";
     static const char uef[] = "UE timeouts and transport failures (terminating requests).";
+    static const char esp[] =
+        "ESP packets verified and delivered (in) or protected and sent (out).";
+    static const char espd[] = "ESP packets dropped: bad ICV, replayed, unknown SPI, malformed, "
+                               "or addresses/ports not the SA's.";
+    pcscf_ipsec_metrics_t im;
+    pcscf_ipsec_sip_metrics(p, &im);
     const metric_t m[] = {
         {"pcscf_requests_total", C, "SIP requests received (all methods).", NULL, s->requests},
         {"pcscf_forwarded_total", C, fwd, "method=\"REGISTER\"", s->register_forwarded},
@@ -89,6 +95,19 @@ static void metrics(pcscf_t *p, ims_http_resp_t *resp)
          ss->flushes},
         {"pcscf_state_write_errors_total", C, "Write-behind transactions that failed.", NULL,
          ss->write_errors},
+        {"pcscf_ipsec_sas", G, "IPsec SAs installed (four per UE agreement).", NULL, im.sas_active},
+        {"pcscf_ipsec_agreements_total", C, "Challenges that got IPsec SAs.", NULL,
+         im.sets_installed},
+        {"pcscf_ipsec_verify_failed_total", C,
+         "Protected REGISTERs refused (not over the SAs, Security-Verify mismatch).", NULL,
+         im.verify_failed},
+        {"pcscf_esp_packets_total", C, esp, "dir=\"in\"", im.esp.in_packets},
+        {"pcscf_esp_packets_total", C, esp, "dir=\"out\"", im.esp.out_packets},
+        {"pcscf_esp_dropped_total", C, espd, "reason=\"auth\"", im.esp.auth_failures},
+        {"pcscf_esp_dropped_total", C, espd, "reason=\"replay\"", im.esp.replays},
+        {"pcscf_esp_dropped_total", C, espd, "reason=\"unknown_spi\"", im.esp.unknown_spi},
+        {"pcscf_esp_dropped_total", C, espd, "reason=\"malformed\"", im.esp.malformed},
+        {"pcscf_esp_dropped_total", C, espd, "reason=\"policy\"", im.esp.policy_drops},
     };
     char buf[8192];
     if (!metrics_write(buf, sizeof buf, m, sizeof m / sizeof m[0])) {
@@ -148,6 +167,12 @@ static void registration_one(pcscf_t *p, const ims_http_req_t *req, ims_http_res
         else
             ims_http_resp_json(resp, 200, j);
     } else if (strcmp(req->method, "DELETE") == 0) {
+        /* Network-initiated deregistration ends the UE's IPsec too. */
+        json_t *reg = pcscf_cache_json(pcscf_cache(p), impu);
+        const char *impi = json_string_value(json_object_get(reg, "impi"));
+        if (impi)
+            pcscf_ipsec_sip_forget(p, impi);
+        json_decref(reg);
         if (!pcscf_cache_remove(pcscf_cache(p), impu))
             ims_http_resp_error(resp, 404, "not_found", "no registration for %s at this P-CSCF",
                                 impu);
@@ -170,9 +195,17 @@ static const struct {
     {"/api/v1/registrations/", "use GET on /api/v1/registrations", registrations_list},
 };
 
+struct pcscf_status {
+    ims_http_server_t *http;
+    ims_loop_http_t *lh;
+    pcscf_t *p;
+    const char *token; /* the settings' string, alive as long as the daemon */
+};
+
 void pcscf_status_handle(void *ctx, const ims_http_req_t *req, ims_http_resp_t *resp)
 {
-    pcscf_t *p = ctx;
+    pcscf_status_t *st = ctx;
+    pcscf_t *p = st->p;
     static const char prefix[] = "/api/v1/registrations/";
     bool get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
 
@@ -191,13 +224,10 @@ void pcscf_status_handle(void *ctx, const ims_http_req_t *req, ims_http_resp_t *
         registration_one(p, req, resp, req->path + sizeof prefix - 1, get);
         return;
     }
+    if (pcscf_ipsec_api_handle(p, st->token, req, resp))
+        return;
     ims_http_resp_error(resp, 404, "not_found", "no such resource: %s", req->path);
 }
-
-struct pcscf_status {
-    ims_http_server_t *http;
-    ims_loop_http_t *lh;
-};
 
 int pcscf_status_start(su_root_t *root, pcscf_t *p, const char *bind, const char *token,
                        pcscf_status_t **out, char *err, size_t errlen)
@@ -213,8 +243,10 @@ int pcscf_status_start(su_root_t *root, pcscf_t *p, const char *bind, const char
         .token = token,
         .token_methods = "DELETE,POST,PUT,PATCH",
         .handler = pcscf_status_handle,
-        .ctx = p,
+        .ctx = st,
     };
+    st->p = p;
+    st->token = token;
     int rc = ims_http_server_start(&ho, &st->http, err, errlen);
     if (rc == 0 && ims_loop_attach_http(root, st->http, &st->lh) != 0) {
         snprintf(err, errlen, "cannot attach the status API to the event loop");

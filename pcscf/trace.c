@@ -1,6 +1,7 @@
 /* The P-CSCF's part of the UE test controls: what it received from and sent to each UE in
  * the timeline, and the transport faults (drop, delay of a request or its answer). */
 #include "core.h"
+#include "ipsec_sip.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -48,7 +49,9 @@ void pcscf_trace_request(pcscf_txn_t *t, msg_t *orig, const sip_t *sip)
                          .src = t->src_ip,
                          .src_port = t->src_port,
                          .dst = p->local_ip,
-                         .dst_port = p->local_port};
+                         .dst_port = p->local_port,
+                         /* over the UE's SAs: the text is the decrypted one */
+                         .protected_ = pcscf_ipsec_sip_arrived_protected(p, t)};
     record(t, orig, &r);
 }
 
@@ -73,7 +76,8 @@ void pcscf_trace_answer(pcscf_txn_t *t, msg_t *msg, int status, const char *phra
                          .dst = t->src_ip,
                          .dst_port = t->src_port,
                          .action = detail ? "rejected" : "relayed",
-                         .hint_detail = detail};
+                         .hint_detail = detail,
+                         .protected_ = pcscf_ipsec_sip_arrived_protected(p, t)};
     if (t->fault.kind) {
         r.hint = IMS_HINT_FAULT_FIRED;
         r.hint_detail = t->fault.summary;

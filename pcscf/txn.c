@@ -72,8 +72,8 @@ void pcscf_txn_fail(pcscf_txn_t *t, pcscf_err_t e)
 {
     const pcscf_reply_t *r = pcscf_reply_get(e);
     t->p->stats.local_errors++;
-    pcscf_reply_send(t->irq, t->p->warn_host, e);
-    pcscf_trace_answer(t, NULL, r->status, r->phrase, r->warning);
+    pcscf_reply_send_why(t->irq, t->p->warn_host, e, t->why);
+    pcscf_trace_answer(t, NULL, r->status, r->phrase, t->why ? t->why : r->warning);
     pcscf_txn_log(t, r->status, r->phrase);
     pcscf_txn_free(t);
 }
@@ -128,16 +128,33 @@ static void relay_provisional(pcscf_txn_t *t, nta_outgoing_t *orq, const sip_t *
 
 /* A 401 to a REGISTER carries the AKA CK/IK for the P-CSCF only: kept (for IPsec) and
  * removed before the UE sees the answer. */
-static void keep_aka_keys(pcscf_txn_t *t, msg_t *msg, sip_t *rs)
+static void keep_aka_keys(pcscf_txn_t *t, msg_t *msg, sip_t *rs, char *ck, char *ik, size_t cap)
 {
-    char ck[64] = "", ik[64] = "";
-    if (pcscf_strip_ck_ik(msg, rs, ck, ik, sizeof ck) > 0) {
+    if (pcscf_strip_ck_ik(msg, rs, ck, ik, cap) > 0) {
         pcscf_cache_keys_set(t->p->cache, t->call_id, ck, ik);
         t->p->stats.aka_keys_stripped++;
         IMS_DEBUG("kept AKA keys of call-id %s for IPsec", t->call_id);
     }
+}
+
+/* A final answer to a REGISTER: AKA keys out, IPsec in (or an error instead: 0 then). */
+static bool register_answer(pcscf_txn_t *t, msg_t *msg, sip_t *rs, int status)
+{
+    char ck[64] = "", ik[64] = "";
+    pcscf_err_t e;
+    if (status == 401)
+        keep_aka_keys(t, msg, rs, ck, ik, sizeof ck);
+    int rc = pcscf_ipsec_sip_answer(t, msg, rs, ck, ik, &e);
     ims_secure_zero(ck, sizeof ck);
     ims_secure_zero(ik, sizeof ik);
+    if (rc) {
+        msg_destroy(msg);
+        pcscf_txn_fail(t, e);
+        return false;
+    }
+    if (status >= 200 && status < 300)
+        pcscf_register_remember(t, rs);
+    return true;
 }
 
 static int on_response(pcscf_txn_t *t, nta_outgoing_t *orq, const sip_t *sip)
@@ -164,10 +181,8 @@ static int on_response(pcscf_txn_t *t, nta_outgoing_t *orq, const sip_t *sip)
     }
     sip_t *rs = sip_object(msg);
     sip_via_remove(msg, rs);
-    if (t->is_register && status == 401)
-        keep_aka_keys(t, msg, rs);
-    if (t->is_register && status >= 200 && status < 300)
-        pcscf_register_remember(t, rs);
+    if (t->is_register && !register_answer(t, msg, rs, status))
+        return 0;
     if (pcscf_fault_answer(t, msg))
         return 0; /* dropped or held by a fault rule */
     const char *phrase = rs->sip_status ? rs->sip_status->st_phrase : "";
