@@ -124,7 +124,7 @@ static const char *const pnames[P_COUNT] = {"alg",    "ealg", "spi-c", "spi-s", 
 static int spi_param(cursor_t *c, const char *name, const char *v, size_t len, bool quoted,
                      uint32_t *out)
 {
-    unsigned long long n;
+    unsigned long long n = 0;
     if (number(c, name, v, len, quoted, 0xffffffffULL, &n))
         return EINVAL;
     if (n == 0)
@@ -138,7 +138,7 @@ static int spi_param(cursor_t *c, const char *name, const char *v, size_t len, b
 static int port_param(cursor_t *c, const char *name, const char *v, size_t len, bool quoted,
                       uint16_t *out)
 {
-    unsigned long long n;
+    unsigned long long n = 0;
     if (number(c, name, v, len, quoted, 65535, &n))
         return EINVAL;
     if (n == 0)

@@ -98,7 +98,7 @@ static void xb_put(xbuf_t *b, const char *s)
 
 static void xb_num(xbuf_t *b, const char *fmt, unsigned long long v)
 {
-    char tmp[32];
+    char tmp[64]; /* the longest name (retry-after) and 20 digits */
     snprintf(tmp, sizeof(tmp), fmt, v);
     xb_put(b, tmp);
 }
