@@ -155,6 +155,19 @@ void hss_cx_mar(hss_ctx_t *ctx, const char *tail, const ims_http_req_t *req, ims
         ims_http_resp_json(resp, 200, ans);
         goto out;
     }
+    if (json_is_true(json_object_get(body, "sqn_out_of_sync"))) {
+        /* Fault injection (S-CSCF rule sqn_out_of_sync): SQN 0 is never above the USIM's
+         * SQN_MS, so the UE must answer with AUTS. Nothing is committed. */
+        if (resync || hss_vector_aka(s, 0, ans) != 0) {
+            json_decref(ans);
+            ims_http_resp_error(resp, 400, "bad_request",
+                                "sqn_out_of_sync cannot be combined with resync");
+            goto out;
+        }
+        json_object_set_new(ans, "sqn_out_of_sync", json_true());
+        ims_http_resp_json(resp, 200, ans);
+        goto out;
+    }
     uint64_t base = 0, sqn;
     if (resync) {
         if (ims_aka_auts_verify(s->k, s->opc, rand, auts, sqn_ms) != 0) {
@@ -174,6 +187,16 @@ void hss_cx_mar(hss_ctx_t *ctx, const char *tail, const ims_http_req_t *req, ims
         json_decref(ans);
         storage_error(resp);
         goto out;
+    }
+    if (resync) {
+        /* What the S-CSCF shows a tester: the HSS's SQN before and the USIM's. */
+        char before[13], ms[13];
+        uint8_t b[6];
+        ims_sqn_to_bytes(s->sqn, b);
+        ims_hex_encode(b, 6, before);
+        ims_hex_encode(sqn_ms, 6, ms);
+        json_object_set_new(ans, "resync",
+                            json_pack("{s:s, s:s}", "sqn_before", before, "sqn_ms", ms));
     }
     ims_http_resp_json(resp, 200, ans);
 out:

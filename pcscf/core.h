@@ -11,6 +11,8 @@
 #include <netinet/in.h>
 
 #include "ims/loop.h"
+#include "ims/fault.h"
+#include "ims/ue_api.h"
 
 /* Which side a forwarded request went to: whose failure or silence the sender hears
  * about, and which counters count it. */
@@ -35,6 +37,11 @@ typedef struct pcscf_txn {
     pcscf_sec_txn_t sec; /* sec-agree / IPsec of a REGISTER (ipsec_sip.c) */
     char *why;           /* Warning text replacing the reply table's, when set */
     struct pcscf_txn *next, **prevp;
+    /* UE test controls (trace.c) */
+    char tl_impi[256], tl_impu[512]; /* the identities of the timeline and fault rules */
+    ims_fault_action_t fault;        /* the rule that fired for it; kind 0: none */
+    msg_t *held;                     /* an answer a delay rule holds */
+    void (*hold_done)(struct pcscf_txn *t);
 } pcscf_txn_t;
 
 struct pcscf {
@@ -72,10 +79,13 @@ struct pcscf {
     uint8_t rnd[512]; /* getrandom() once per 32 charging vectors, not once each */
     size_t rnd_used;
     pcscf_stats_t stats;
-    pcscf_txn_t *txns;           /* forwarded and waiting for an answer */
-    struct pcscf_regsub *regsub; /* our reg event subscriptions (NULL: --reg-subscribe off) */
-    struct pcscf_ipsec_sip *sec; /* sec-agree and IPsec (ipsec_sip.c) */
-    ims_loop_trim_t trim;        /* gives a burst's heap back (ims_loop_trim_tick) */
+    pcscf_txn_t *txns;               /* forwarded and waiting for an answer */
+    struct pcscf_regsub *regsub;     /* our reg event subscriptions (NULL: --reg-subscribe off) */
+    struct pcscf_ipsec_sip *sec;     /* sec-agree and IPsec (ipsec_sip.c) */
+    ims_loop_trim_t trim;            /* gives a burst's heap back (ims_loop_trim_tick) */
+    ims_ue_api_t *ue;                /* timeline and fault rules (the daemon's), NULL: none */
+    char local_ip[INET6_ADDRSTRLEN]; /* our address as the UE sees it, for the timeline */
+    uint16_t local_port;
 };
 
 /* ---- next hop (hop.c) ---- */
@@ -102,6 +112,24 @@ void pcscf_txn_fail(pcscf_txn_t *t, pcscf_err_t e);
 /* Sends msg (taken) to hop (NULL: by the Request-URI) statefully, makes t pending and arms
  * the --timeout-ms timer; on failure answers the sender and frees t. */
 void pcscf_txn_send(pcscf_txn_t *t, msg_t *msg, const char *hop);
+
+/* Keeps t pending without a next hop for ms, then calls done(t) (which owns t). Used by
+ * the fault rules to hold a request or an answer. */
+void pcscf_txn_hold(pcscf_txn_t *t, uint64_t ms, void (*done)(pcscf_txn_t *t));
+
+/* ---- UE test controls (trace.c) ---- */
+
+/* Records the request as it came from the UE. */
+void pcscf_trace_request(pcscf_txn_t *t, msg_t *orig, const sip_t *sip);
+/* Records the answer sent to the UE (msg: as sent, NULL: read it back from t->irq);
+ * detail explains a local error. */
+void pcscf_trace_answer(pcscf_txn_t *t, msg_t *msg, int status, const char *phrase,
+                        const char *detail);
+/* The fault rules on a request from a UE: true when a rule took it over (dropped or
+ * delayed; a delayed one goes to pcscf_dispatch later). */
+bool pcscf_fault_request(pcscf_txn_t *t, const sip_t *sip);
+/* On the final answer msg (taken when true is returned: dropped or held). */
+bool pcscf_fault_answer(pcscf_txn_t *t, msg_t *msg);
 
 /* ---- the forwarding pipeline (forward.c) ---- */
 
@@ -143,5 +171,7 @@ bool pcscf_ipsec_api_handle(pcscf_t *p, const char *token, const struct ims_http
 /* nta's message callback (no default leg): every request that matches no transaction,
  * before any server transaction exists. */
 int pcscf_intake(pcscf_t *p, nta_agent_t *agent, msg_t *msg, sip_t *sip);
+/* A request that passed the checks goes down one of the three pipelines. */
+void pcscf_dispatch(pcscf_t *p, pcscf_txn_t *t, const sip_t *sip, msg_t *orig);
 
 #endif

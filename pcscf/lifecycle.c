@@ -204,6 +204,14 @@ int pcscf_create(su_root_t *root, const pcscf_conf_t *conf, pcscf_t **out, char 
     const char *adv = conf->advertise && *conf->advertise ? conf->advertise : NULL;
     if ((rc = derive_names(p, conf, host, wildcard, adv, err, errlen)))
         goto fail;
+    /* The timeline's "our side" of each message: the bound address, or what we advertise
+     * (loopback when neither names one). */
+    p->ue = conf->ue;
+    const char *me = !wildcard                                                       ? host
+                     : adv && strspn(adv, "0123456789.:abcdefABCDEF") == strlen(adv) ? adv
+                                                                                     : "127.0.0.1";
+    snprintf(p->local_ip, sizeof p->local_ip, "%.45s", me);
+    p->local_port = port;
     if ((rc = pcscf_self_create(p->home, conf->domain, host, port, adv, conf->aliases,
                                 conf->naliases, &p->self)) != 0) {
         snprintf(err, errlen, "out of memory");
@@ -252,6 +260,11 @@ void pcscf_destroy(pcscf_t *p)
 pcscf_cache_t *pcscf_cache(pcscf_t *p)
 {
     return p->cache;
+}
+
+ims_ue_api_t *pcscf_ue(pcscf_t *p)
+{
+    return p->ue;
 }
 
 const pcscf_stats_t *pcscf_stats(pcscf_t *p)

@@ -55,6 +55,7 @@ typedef struct pcscf_conf {
     long ipsec_port_s;        /* protected server port (0: picked at start) */
     const char *ipsec_ifname; /* TUN device name (NULL: imsesp%d) */
     bool reg_subscribe;       /* subscribe to the reg event of every UE registered (regsub.c) */
+    struct ims_ue_api *ue;    /* timeline and fault rules, owned by the caller; NULL: none */
 } pcscf_conf_t;
 
 typedef struct pcscf pcscf_t;
@@ -64,6 +65,8 @@ int pcscf_create(su_root_t *root, const pcscf_conf_t *conf, pcscf_t **out, char 
                  size_t errlen);
 void pcscf_destroy(pcscf_t *p);
 struct pcscf_cache *pcscf_cache(pcscf_t *p);
+/* The UE test controls given at creation (NULL: none). */
+struct ims_ue_api *pcscf_ue(pcscf_t *p);
 
 /* Counters exported on /metrics. */
 typedef struct pcscf_stats {

@@ -150,8 +150,7 @@ static void answer_keepalive(pcscf_t *p, pcscf_txn_t *t)
     pcscf_txn_free(t);
 }
 
-/* A request that passed the checks goes down one of the three pipelines. */
-static void dispatch(pcscf_t *p, pcscf_txn_t *t, const sip_t *sip, msg_t *orig)
+void pcscf_dispatch(pcscf_t *p, pcscf_txn_t *t, const sip_t *sip, msg_t *orig)
 {
     bool invite = sip->sip_request->rq_method == sip_method_invite;
     int status;
@@ -217,7 +216,9 @@ static void on_request(pcscf_t *p, nta_incoming_t *irq, const sip_t *sip)
         refuse(p, irq, PCSCF_ERR_INTERNAL);
         return;
     }
-    dispatch(p, t, sip, orig);
+    pcscf_trace_request(t, orig, sip);
+    if (!pcscf_fault_request(t, sip))
+        pcscf_dispatch(p, t, sip, orig);
     msg_destroy(orig);
 }
 

@@ -9,6 +9,7 @@
 #include "ims/cfg.h"
 #include "ims/daemon.h"
 #include "ims/log.h"
+#include "ims/ue_api.h"
 
 static const ims_cfg_opt_t opts[] = {
     {"sip", "PCSCF_SIP", IMS_CFG_STR, "0.0.0.0:5060", 0, 0,
@@ -54,6 +55,7 @@ static const ims_cfg_opt_t opts[] = {
      "allow a non-loopback --http address without --token", false},
     {"state", "PCSCF_STATE", IMS_CFG_STR, "var/pcscf.db", 0, 0,
      "SQLite file where the registration cache survives restarts (':memory:' for none)", false},
+    IMS_UE_CFG_OPTS("PCSCF"),
     {"log-level", "PCSCF_LOG_LEVEL", IMS_CFG_STR, "info", 0, 0, "debug, info, warn or error",
      false},
     {"sec-agree", "PCSCF_SEC_AGREE", IMS_CFG_STR, "optional", 0, 0,

@@ -11,6 +11,7 @@
 #include "ims/console.h"
 #include "ims/http_server.h"
 #include "ims/loop.h"
+#include "ims/ue_api.h"
 #include "ims/util.h"
 
 /* One sample of /metrics. Rows of one family follow each other; the first carries the
@@ -132,7 +133,16 @@ static void metrics(pcscf_t *p, ims_http_resp_t *resp)
         ims_http_resp_error(resp, 500, "internal", "metrics do not fit the buffer");
         return;
     }
-    ims_http_resp_text(resp, 200, "text/plain; version=0.0.4", buf);
+    char *all = NULL;
+    size_t len = 0;
+    FILE *f = pcscf_ue(p) ? open_memstream(&all, &len) : NULL;
+    if (f) {
+        fputs(buf, f);
+        ims_ue_api_metrics(pcscf_ue(p), "pcscf", f);
+        fclose(f);
+    }
+    ims_http_resp_text(resp, 200, "text/plain; version=0.0.4", all ? all : buf);
+    free(all);
 }
 
 #undef C
@@ -221,6 +231,8 @@ void pcscf_status_handle(void *ctx, const ims_http_req_t *req, ims_http_resp_t *
     static const char prefix[] = "/api/v1/registrations/";
     bool get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
 
+    if (pcscf_ue(p) && ims_ue_api_handle(pcscf_ue(p), req, resp))
+        return; /* timeline, events, faults */
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         if (strcmp(req->path, routes[i].path) != 0)
             continue;

@@ -65,6 +65,8 @@ void pcscf_txn_free(pcscf_txn_t *t)
             t->next->prevp = t->prevp;
         p->stats.pending--;
     }
+    if (t->held)
+        msg_destroy(t->held);
     su_home_deinit(t->home);
     free(t);
 }
@@ -81,6 +83,7 @@ void pcscf_txn_fail(pcscf_txn_t *t, pcscf_err_t e)
     const pcscf_reply_t *r = pcscf_reply_get(e);
     t->p->stats.local_errors++;
     pcscf_reply_send_why(t->irq, t->p->warn_host, e, t->why);
+    pcscf_trace_answer(t, NULL, r->status, r->phrase, t->why ? t->why : r->warning);
     pcscf_txn_log(t, r->status, r->phrase);
     pcscf_txn_free(t);
 }
@@ -190,7 +193,11 @@ static int on_response(pcscf_txn_t *t, nta_outgoing_t *orq, const sip_t *sip)
     sip_via_remove(msg, rs);
     if (t->is_register && !register_answer(t, msg, rs, status))
         return 0;
-    pcscf_txn_log(t, status, rs->sip_status ? rs->sip_status->st_phrase : "");
+    if (pcscf_fault_answer(t, msg))
+        return 0; /* dropped or held by a fault rule */
+    const char *phrase = rs->sip_status ? rs->sip_status->st_phrase : "";
+    pcscf_txn_log(t, status, phrase);
+    pcscf_trace_answer(t, msg, status, phrase, NULL);
     p->stats.responses_relayed++;
     nta_incoming_mreply(t->irq, msg);
     pcscf_txn_free(t);
@@ -205,6 +212,44 @@ static void txn_link(pcscf_t *p, pcscf_txn_t *t)
     t->prevp = &p->txns;
     p->txns = t;
     p->stats.pending++;
+}
+
+static void txn_unlink(pcscf_txn_t *t)
+{
+    if (!t->prevp)
+        return;
+    *t->prevp = t->next;
+    if (t->next)
+        t->next->prevp = t->prevp;
+    t->prevp = NULL;
+    t->next = NULL;
+    t->p->stats.pending--;
+}
+
+static void on_hold_end(su_root_magic_t *magic, su_timer_t *timer, su_timer_arg_t *arg)
+{
+    pcscf_txn_t *t = arg;
+    su_timer_destroy(t->timer);
+    t->timer = NULL;
+    txn_unlink(t); /* done may send it on, which files it again */
+    t->hold_done(t);
+}
+
+void pcscf_txn_hold(pcscf_txn_t *t, uint64_t ms, void (*done)(pcscf_txn_t *t))
+{
+    if (t->timer)
+        su_timer_destroy(t->timer);
+    if (!t->prevp)
+        txn_link(t->p, t); /* pending: answered at shutdown like any other */
+    t->hold_done = done;
+    t->timer = su_timer_create(su_root_task(t->p->root), (su_duration_t)ms);
+    if (!t->timer || su_timer_set(t->timer, on_hold_end, t) != 0) {
+        if (t->timer)
+            su_timer_destroy(t->timer);
+        t->timer = NULL;
+        txn_unlink(t);
+        done(t); /* cannot hold: go on at once */
+    }
 }
 
 void pcscf_txn_send(pcscf_txn_t *t, msg_t *msg, const char *hop)

@@ -17,6 +17,7 @@ struct scscf_nonce {
     scscf_auth_material_t m;
     uint32_t last_nc;
     bool used_without_qop;
+    bool answered; /* credentials came for it (the timeline's "never answered" check) */
     uint64_t created_ms, expires_ms;
 };
 
@@ -29,6 +30,7 @@ struct scscf_auth {
     size_t max;
     long ttl_s;
     char realm[256];
+    scscf_auth_diag_t diag; /* of the last SCSCF_AUTH_FAILED */
 };
 
 static void nonce_free(void *p)
@@ -164,6 +166,32 @@ void scscf_auth_purge(scscf_auth_t *a, int64_t now_ms)
         nonce_drop(a, n);
 }
 
+bool scscf_auth_unanswered(const scscf_auth_t *a, const char *nonce)
+{
+    const scscf_nonce_t *n = nonce ? ims_map_get(a->nonces, nonce) : NULL;
+    return n && !n->answered;
+}
+
+const scscf_auth_diag_t *scscf_auth_last_failure(const scscf_auth_t *a)
+{
+    return &a->diag;
+}
+
+/* Would the digest response match with the Request-URI of a REGISTER ("sip:realm")
+ * rather than the uri the UE reported? Then the UE hashes one uri and sends another. */
+static bool other_uri_matches(const scscf_auth_t *a, const char *ha1, const char *nonce,
+                              const char *uri, const char *nc, const char *cnonce, const char *qop,
+                              const char *response)
+{
+    char ruri[300], ha2[33], expect[33];
+    snprintf(ruri, sizeof(ruri), "sip:%s", a->realm);
+    if (!uri || strcmp(uri, ruri) == 0)
+        return false;
+    ims_digest_ha2("REGISTER", ruri, ha2);
+    ims_digest_response(ha1, nonce, nc, cnonce, qop, ha2, expect);
+    return ims_ct_streq(expect, response);
+}
+
 size_t scscf_auth_count(scscf_auth_t *a)
 {
     return ims_map_count(a->nonces);
@@ -227,6 +255,7 @@ scscf_auth_result_t scscf_auth_check(scscf_auth_t *a, const char *method, const 
     if (!n)
         return SCSCF_AUTH_UNKNOWN_NONCE;
     scscf_auth_material_t *m = &n->m;
+    n->answered = true;
     bool impu_ok = ims_impu_equal(n->impu, impu);
     for (size_t i = 0; !impu_ok && i < m->nimpus; i++)
         impu_ok = ims_impu_equal(m->impus[i], impu);
@@ -235,6 +264,7 @@ scscf_auth_result_t scscf_auth_check(scscf_auth_t *a, const char *method, const 
     if (!impu_ok || (!is_impi && !is_user))
         return SCSCF_AUTH_MISMATCH;
     if (auts) {
+        a->diag = (scscf_auth_diag_t){.scheme = m->scheme};
         if (m->scheme != SCSCF_SCHEME_AKA)
             return SCSCF_AUTH_FAILED;
         memcpy(rand, m->rand, 16);
@@ -257,11 +287,18 @@ scscf_auth_result_t scscf_auth_check(scscf_auth_t *a, const char *method, const 
     ims_digest_ha2(method, uri, ha2);
     ims_digest_response(ha1, n->value, with_qop ? nc : NULL, with_qop ? cnonce : NULL,
                         with_qop ? qop : NULL, ha2, expect);
-    ims_secure_zero(ha1, sizeof(ha1));
     if (!ims_ct_streq(expect, response)) {
+        a->diag = (scscf_auth_diag_t){
+            .scheme = m->scheme,
+            .uri_mismatch =
+                m->scheme == SCSCF_SCHEME_DIGEST &&
+                other_uri_matches(a, ha1, n->value, uri, with_qop ? nc : NULL,
+                                  with_qop ? cnonce : NULL, with_qop ? qop : NULL, response)};
+        ims_secure_zero(ha1, sizeof(ha1));
         nonce_drop(a, n);
         return SCSCF_AUTH_FAILED;
     }
+    ims_secure_zero(ha1, sizeof(ha1));
     if (ims_now_ms() >= n->expires_ms) {
         nonce_drop(a, n);
         return SCSCF_AUTH_STALE;

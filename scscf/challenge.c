@@ -11,7 +11,9 @@
 typedef struct scscf_pending {
     scscf_req_t rq;
     bool stale;
-    const char *why; /* static: why the credentials sent were re-challenged, or NULL */
+    ims_hint_t why;      /* the timeline's reason for this challenge */
+    char detail[300];    /* e.g. the SQNs of a resynchronisation */
+    const char *warning; /* static: why the credentials sent were re-challenged, or NULL */
 } pending_t;
 
 static void pending_done(pending_t *p)
@@ -76,20 +78,30 @@ static void add_keys(char *www, size_t len, const uint8_t ck[16], const uint8_t 
     ims_secure_zero(ikhex, sizeof(ikhex));
 }
 
+/* The nonce="..." value of a WWW-Authenticate value, for the unanswered-challenge watch. */
+static void nonce_of(const char *www, char *out, size_t len)
+{
+    const char *n = strstr(www, "nonce=\"");
+    size_t k = n ? strcspn(n + 7, "\"") : 0;
+    snprintf(out, len, "%.*s", (int)(k < len ? k : 0), n ? n + 7 : "");
+}
+
 /* Sends the 401 carrying www; the header lines are wiped with it. */
 static void send_401(pending_t *p, char *www)
 {
+    char nonce[64];
+    nonce_of(www, nonce, sizeof(nonce));
     su_home_t home[1] = {SU_HOME_INIT(home)};
     scscf_hbuf_t hb;
     scscf_hb_init(&hb, true);
     scscf_hb_put(&hb, "WWW-Authenticate: ");
     scscf_hb_put(&hb, www);
     scscf_hb_put(&hb, "\r\n");
-    if (p->why) { /* SPEC §4: a re-challenge says what was wrong with what was sent */
+    if (p->warning) { /* SPEC §4: a re-challenge says what was wrong with what was sent */
         scscf_hb_put(&hb, "Warning: 399 ");
         scscf_hb_put(&hb, p->rq.s->cfg.host);
         scscf_hb_put(&hb, " \"");
-        scscf_hb_put(&hb, p->why);
+        scscf_hb_put(&hb, p->warning);
         scscf_hb_put(&hb, "\"\r\n");
     }
     scscf_hb_put_path(&hb, p->rq.sip, home);
@@ -99,8 +111,10 @@ static void send_401(pending_t *p, char *www)
         return pending_error(p, SCSCF_E_INTERNAL);
     }
     p->rq.s->m.challenges++;
-    scscf_reply_send(&p->rq, 401, "Unauthorized - Challenging the UE", hb.p);
+    scscf_why_t why = {p->why, p->detail[0] ? p->detail : NULL, "challenge"};
+    scscf_reply_send_why(&p->rq, 401, "Unauthorized - Challenging the UE", hb.p, &why);
     scscf_hb_free(&hb);
+    scscf_trace_challenged(&p->rq, nonce);
     pending_done(p);
 }
 
@@ -127,6 +141,12 @@ static void challenge_with(pending_t *p, scscf_auth_material_t *m)
     ims_secure_zero(www, sizeof(www));
 }
 
+static const char *str_or(const json_t *v)
+{
+    const char *s = json_string_value(v);
+    return s ? s : "?";
+}
+
 static void on_mar(void *ctx, long status, json_t *body)
 {
     pending_t *p = ctx;
@@ -136,6 +156,16 @@ static void on_mar(void *ctx, long status, json_t *body)
     scscf_err_t e = mar_status_error(status, code);
     if (e != SCSCF_E_COUNT)
         return pending_error(p, e);
+    json_t *rs = json_object_get(body, "resync");
+    if (rs)
+        snprintf(p->detail, sizeof(p->detail), "the HSS had SQN %s, the USIM %s; now %s",
+                 str_or(json_object_get(rs, "sqn_before")), str_or(json_object_get(rs, "sqn_ms")),
+                 str_or(json_object_get(body, "sqn")));
+    else if (json_is_true(json_object_get(body, "sqn_out_of_sync")))
+        snprintf(p->detail, sizeof(p->detail),
+                 "%s: AUTN carries SQN 0, the USIM must answer "
+                 "with AUTS",
+                 p->rq.fault.summary);
     scscf_auth_material_t m;
     if (scscf_auth_material_parse(body, &m)) {
         scscf_auth_material_clear(&m);
@@ -165,7 +195,7 @@ static int add_resync(json_t *b, const uint8_t *rand, const char *auts)
 }
 
 void scscf_challenge(const scscf_req_t *rq, const char *username, bool stale, const uint8_t *rand,
-                     const char *auts, const char *why)
+                     const char *auts, ims_hint_t why, const char *warning)
 {
     scscf_t *s = rq->s;
     pending_t *p = calloc(1, sizeof(*p));
@@ -174,10 +204,17 @@ void scscf_challenge(const scscf_req_t *rq, const char *username, bool stale, co
     p->rq = *rq;
     p->stale = stale;
     p->why = why;
+    p->warning = warning;
+    if (why == IMS_HINT_FAULT_FIRED)
+        snprintf(p->detail, sizeof(p->detail), "%s", rq->fault.summary);
     s->pending++;
     json_t *b = json_pack("{s:s, s:s}", "impu", rq->impu, "realm", s->cfg.domain);
     if (b && username)
         json_object_set_new(b, "username", json_string(username));
+    if (b && rq->fault.kind == IMS_FAULT_SQN_OUT_OF_SYNC && !auts) {
+        json_object_set_new(b, "sqn_out_of_sync", json_true());
+        p->why = IMS_HINT_FAULT_FIRED;
+    }
     if (b && rand && auts && add_resync(b, rand, auts)) {
         json_decref(b);
         return pending_error(p, SCSCF_E_BAD_AUTH);

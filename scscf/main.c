@@ -7,7 +7,7 @@
 #include "ims/cfg.h"
 #include "ims/log.h"
 #include "ims/sip.h"
-#include "scscf.h"
+#include "register.h"
 
 /* after scscf.h, which sets Sofia's magic types before any Sofia header */
 #include "ims/loop.h"
@@ -29,11 +29,23 @@ static const char *stores_create(scscf_t *s, const ims_cfg_t *cfg, char *err, si
         return "cannot create the HSS client";
     s->hss_post = scscf_hss_post_ctx;
     s->hss_ctx = s->hss;
+    /* Every action; network-initiated deregistration needs the reg-event package. */
+    ims_faults_opts_t fo = {
+        .daemon = "scscf",
+        .allowed = IMS_FAULT_ALL & ~IMS_FAULT_DEREGISTER,
+        .why_not[6] = "network-initiated deregistration after N s needs the registration event "
+                      "package (reg-event), which this S-CSCF does not have yet; DELETE "
+                      "/api/v1/registrations/{impu} deregisters at once",
+    };
+    if (ims_ue_api_create(cfg, "scscf", s->root, &fo, &s->ue, err, errlen))
+        return err;
+    s->no_answer_ms = ims_cfg_int(cfg, "timeline-401-timeout") * 1000;
     return NULL;
 }
 
 static void stores_free(scscf_t *s)
 {
+    ims_ue_api_free(&s->ue);
     scscf_hss_free(s->hss);
     scscf_location_free(s->loc);
     scscf_auth_free(s->auth);
@@ -116,6 +128,7 @@ int main(int argc, char **argv)
     /* Down in reverse; each step copes with what start() never made. */
     ims_loop_detach_http(lh);
     ims_http_server_stop(http);
+    scscf_trace_free(&s);  /* sends what fault rules hold, while the agent still exists */
     scscf_hss_free(s.hss); /* answers pending REGISTERs with 503 */
     s.hss = NULL;
     s.hss_ctx = NULL;

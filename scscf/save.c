@@ -80,6 +80,8 @@ static scscf_err_t plan_contact(save_t *sv, sip_contact_t const *c, plan_t *pl, 
         snprintf(extra, extralen, "Min-Expires: %ld\r\n", cfg->min_expires);
         return SCSCF_E_INTERVAL_TOO_BRIEF;
     }
+    if (sv->rq->fault.kind == IMS_FAULT_EXPIRES && pl->expires > 0)
+        pl->expires = sv->rq->fault.expires; /* a fault rule grants this instead */
     if (pl->expires > cfg->max_expires)
         pl->expires = cfg->max_expires;
     pl->uri = url_as_string(sv->home, c->m_url);
@@ -158,7 +160,7 @@ static size_t bindings_after(const save_t *sv, const scscf_record_t *r)
 }
 
 /* The 200 OK: the bindings left, Path, the unbarred IMPUs, Service-Route and Date. */
-static void reply_200(const save_t *sv, const scscf_record_t *r)
+static void reply_200(const save_t *sv, const scscf_record_t *r, ims_hint_t hint)
 {
     scscf_hbuf_t hb;
     scscf_hb_init(&hb, false);
@@ -198,10 +200,13 @@ static void reply_200(const save_t *sv, const scscf_record_t *r)
     scscf_hb_put(&hb, "\r\nDate: ");
     scscf_hb_put(&hb, date);
     scscf_hb_put(&hb, "\r\n");
+    bool fault = sv->rq->fault.kind == IMS_FAULT_EXPIRES;
+    scscf_why_t why = {fault ? IMS_HINT_FAULT_FIRED : hint, fault ? sv->rq->fault.summary : NULL,
+                       hint == IMS_HINT_DEREGISTERED ? "deregistered" : "registered"};
     if (hb.failed)
         scscf_reply_error(sv->rq, SCSCF_E_INTERNAL, NULL);
     else
-        scscf_reply_send(sv->rq, 200, "OK", hb.p);
+        scscf_reply_send_why(sv->rq, 200, "OK", hb.p, &why);
     scscf_hb_free(&hb);
 }
 
@@ -263,7 +268,7 @@ static void apply_all(save_t *sv, scscf_record_t *r)
     if (sv->star) {
         if (r)
             scscf_registrar_deregister(s, r, "Contact: * with Expires: 0", SCSCF_EV_UNREGISTERED);
-        return reply_200(sv, NULL);
+        return reply_200(sv, NULL, IMS_HINT_DEREGISTERED);
     }
     bool any_new = false;
     for (size_t i = 0; i < sv->n; i++)
@@ -277,7 +282,10 @@ static void apply_all(save_t *sv, scscf_record_t *r)
     scscf_regevent_batch_t *bt = scscf_regevent_begin(s, r);
     for (size_t i = 0; r && i < sv->n; i++)
         apply_one(sv, r, &sv->plan[i], path, npath, bt);
-    reply_200(sv, r);
+    bool left = r && scscf_record_bindings(r);
+    reply_200(sv, r,
+              !left ? IMS_HINT_DEREGISTERED
+                    : (was_registered ? IMS_HINT_REREGISTERED : IMS_HINT_REGISTERED));
     /* The subscribers and the HSS hear of it after the reply has left, so neither delays
      * the 200. */
     scscf_regevent_commit(s, bt, r);

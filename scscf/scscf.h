@@ -23,9 +23,11 @@
 #include <sofia-sip/su_wait.h>
 
 #include "ims/cfg.h"
+#include "ims/hint.h"
 #include "ims/http_server.h"
 #include "ims/log.h"
 #include "ims/loop.h"
+#include "ims/ue_api.h"
 #include "location.h"
 #include "reginfo.h"
 
@@ -84,6 +86,7 @@ typedef struct scscf_reply_entry {
     const char *warning; /* human explanation for the Warning header */
     const char *metric;  /* short label for metrics and logs */
     int retry_after;     /* Retry-After seconds sent with it; 0: none */
+    ims_hint_t hint;     /* what the timeline tells a UE tester about it */
 } scscf_reply_entry_t;
 
 const scscf_reply_entry_t *scscf_reply_get(scscf_err_t e);
@@ -142,6 +145,16 @@ scscf_auth_result_t scscf_auth_check(scscf_auth_t *a, const char *method, const 
                                      const char *response, const char *auts,
                                      const scscf_auth_material_t **m_out, uint8_t rand[16]);
 void scscf_auth_purge(scscf_auth_t *a, int64_t now_ms);
+/* True when nonce is still held and no credentials have come for it yet. */
+bool scscf_auth_unanswered(const scscf_auth_t *a, const char *nonce);
+/* Why the last check answered SCSCF_AUTH_FAILED, for the timeline: the scheme of the
+ * nonce, and for digest whether the response would match with uri "sip:<realm>" (the
+ * Request-URI of a REGISTER) instead of the uri the UE sent. */
+typedef struct scscf_auth_diag {
+    scscf_scheme_t scheme;
+    bool uri_mismatch;
+} scscf_auth_diag_t;
+const scscf_auth_diag_t *scscf_auth_last_failure(const scscf_auth_t *a);
 size_t scscf_auth_count(scscf_auth_t *a);
 
 /* ---- guard.c: failed-authentication limits per UE address ---- */
@@ -215,6 +228,9 @@ struct scscf {
     unsigned pending;
     struct scscf_regevent *re; /* the reg event package (regevent.h) */
     ims_loop_trim_t trim;      /* gives a burst's heap back (ims_loop_trim_tick) */
+    ims_ue_api_t ue;           /* timeline, event stream, fault rules */
+    long no_answer_ms;         /* --timeline-401-timeout */
+    struct scscf_trace *trace; /* trace.c's own state (challenges awaiting an answer) */
 };
 
 /* Where the final reply to one request goes: over nta in the daemon, to a buffer in the
@@ -222,8 +238,9 @@ struct scscf {
  * scscf_registrar_process returned (a MAR in flight), and releases the request; status 0
  * means "send nothing" (an ACK). headers are "Name: value\r\n" lines, or NULL. */
 typedef struct scscf_responder {
-    void (*reply)(void *ctx, int status, const char *phrase, const char *server,
-                  const char *headers);
+    /* Returns the reply as sent (a reference the caller destroys), or NULL. */
+    msg_t *(*reply)(void *ctx, int status, const char *phrase, const char *server,
+                    const char *headers);
     void *ctx;
     /* Optional: the To tag the reply must carry (a dialog the handler keeps, e.g. a
      * subscription); called before reply. NULL: the transport picks one. */

@@ -72,6 +72,9 @@ static const ims_cfg_opt_t opts[] = {
      "seconds a UE address stays refused after --auth-fail-limit failures", false},
     {"log-level", "SCSCF_LOG_LEVEL", IMS_CFG_STR, "info", 0, 0, "debug, info, warn or error",
      false},
+    IMS_UE_CFG_OPTS("SCSCF"),
+    {"timeline-401-timeout", "SCSCF_TIMELINE_401_TIMEOUT", IMS_CFG_INT, "32", 1, 3600,
+     "Seconds after which an unanswered 401 shows in the timeline as never answered", false},
 };
 
 int scscf_settings_load(scscf_settings_t *st, int argc, char **argv, bool *run)

@@ -15,6 +15,7 @@
 #include "ims/sip_conform.h"
 #include "ims/util.h"
 #include "regevent.h"
+#include "register.h"
 
 /* nta exposes no socket handle, and the kernel's default UDP receive buffer (~200 KiB)
  * overflows within milliseconds at thousands of REGISTERs per second whenever the loop is
@@ -63,15 +64,20 @@ int scscf_sip_start(scscf_t *s, const char *sip_url, uint16_t port)
     return 0;
 }
 
-/* The nta side of a responder: ctx is the server transaction. */
-static void nta_reply(void *ctx, int status, const char *phrase, const char *server,
-                      const char *headers)
+/* The nta side of a responder: ctx is the server transaction. Hands back the reply as
+ * sent for the timeline (only when it is on: a reference costs nothing, but why take it). */
+static msg_t *nta_reply(void *ctx, int status, const char *phrase, const char *server,
+                        const char *headers)
 {
     nta_incoming_t *irq = ctx;
-    if (status)
+    msg_t *sent = NULL;
+    if (status) {
         nta_incoming_treply(irq, status, phrase, SIPTAG_SERVER_STR(server),
                             TAG_IF(headers && *headers, SIPTAG_HEADER_STR(headers)), TAG_END());
+        sent = nta_incoming_getresponse(irq);
+    }
     nta_incoming_destroy(irq);
+    return sent;
 }
 
 static void nta_tag(void *ctx, const char *tag)
@@ -81,13 +87,11 @@ static void nta_tag(void *ctx, const char *tag)
 
 /* The packet's source as "udp:host:port" ("?" if unknown) and its bare host (no
  * brackets, "?" if unknown). */
-static void packet_source(nta_incoming_t *irq, char *src, size_t slen, char *host, size_t hlen)
+static void packet_source(msg_t *msg, char *src, size_t slen, char *host, size_t hlen)
 {
-    msg_t *msg = nta_incoming_getrequest(irq);
     uint16_t port;
     bool tcp, v6;
     ims_sip_source(msg, host, hlen, &port, &tcp);
-    msg_destroy(msg);
     v6 = strchr(host, ':') != NULL;
     if (strcmp(host, "?") == 0)
         snprintf(src, slen, "?");
@@ -108,6 +112,14 @@ static void reject(scscf_t *s, nta_agent_t *agent, msg_t *msg, sip_t *sip, scscf
     else
         snprintf(warning, sizeof warning, "%s", r->warning);
     s->m.auth_failures[e]++;
+    if (s->ue.tl) { /* the timeline shows the stateless answer too (no message kept) */
+        scscf_req_t rq = {.s = s, .sip = sip};
+        char peer[64];
+        packet_source(msg, rq.src, sizeof(rq.src), peer, sizeof(peer));
+        scscf_trace_ids(s, sip, rq.impi, sizeof(rq.impi), rq.impu, sizeof(rq.impu));
+        scscf_why_t why = {r->hint, warning, "rejected"};
+        scscf_trace_reply(&rq, r->status, r->phrase, NULL, &why);
+    }
     IMS_INFO("%s - from %s -> %d %s (stateless: %s)", sip->sip_request->rq_method_name,
              sip->sip_via && sip->sip_via->v_host ? sip->sip_via->v_host : "?", r->status,
              r->phrase, warning);
@@ -122,6 +134,7 @@ static int intake(scscf_t *s, nta_agent_t *agent, msg_t *msg, sip_t *sip)
         msg_destroy(msg);
         return 0;
     }
+    scscf_trace_request(s, msg, sip);
     if (sip->sip_error || ims_sip_body_short(sip)) {
         reject(s, agent, msg, sip, sip->sip_error ? SCSCF_E_BAD_HEADER : SCSCF_E_BODY_SHORT);
         return 0;
@@ -130,7 +143,7 @@ static int intake(scscf_t *s, nta_agent_t *agent, msg_t *msg, sip_t *sip)
     if (!irq)
         return 0;
     char src[80], peer[64];
-    packet_source(irq, src, sizeof(src), peer, sizeof(peer));
+    packet_source(msg, src, sizeof(src), peer, sizeof(peer));
     scscf_registrar_process(s, sip, src, peer,
                             (scscf_responder_t){.reply = nta_reply, .ctx = irq, .tag = nta_tag});
     return 0;
@@ -143,6 +156,7 @@ static void on_tick(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
     scscf_regevent_expire(s, ims_wall_s());
     scscf_auth_purge(s->auth, (int64_t)ims_now_ms());
     scscf_guard_purge(s->guard, ims_now_ms());
+    scscf_trace_tick(s, ims_now_ms());
     scscf_location_flush(s->loc);
     scscf_regevent_flush(s);
     ims_loop_trim_tick(&s->trim, s->agent);

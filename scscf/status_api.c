@@ -64,6 +64,7 @@ static void metrics(scscf_t *s, ims_http_resp_t *resp)
     }
     scscf_regevent_metrics(s, f);
     scscf_hss_metrics(s->hss, f);
+    ims_ue_api_metrics(&s->ue, "scscf", f);
     fclose(f);
     ims_http_resp_text(resp, 200, "text/plain; version=0.0.4", buf ? buf : "");
     free(buf);
@@ -158,6 +159,8 @@ void scscf_status_handler(void *ctx, const ims_http_req_t *req, ims_http_resp_t 
             return ims_http_resp_error(resp, 405, "method_not_allowed", "use GET");
         return ims_http_resp_json(resp, 200, json_pack("{s:s}", "status", "ok"));
     }
+    if (ims_ue_api_handle(&s->ue, req, resp))
+        return; /* timeline, events, faults */
     if (strcmp(req->path, "/metrics") == 0) {
         if (strcmp(req->method, "GET") != 0)
             return ims_http_resp_error(resp, 405, "method_not_allowed", "use GET");

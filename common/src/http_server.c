@@ -37,6 +37,20 @@ struct ims_http_server {
     char *cors_origins;  /* NULL = loopback origins only */
     unsigned port;
     bool external;
+    struct ims_http_stream *streams; /* open streaming responses */
+    void (*wake)(void *arg);
+    void *wake_arg;
+};
+
+struct ims_http_stream {
+    ims_http_server_t *srv;
+    struct MHD_Connection *conn;
+    char *q; /* queued bytes are q[off..len) */
+    size_t off, len, cap, max;
+    bool suspended, ending, dropped;
+    ims_http_stream_closed_cb cb;
+    void *arg;
+    struct ims_http_stream *prev, *next;
 };
 
 typedef struct ims_http_hdr {
@@ -50,6 +64,8 @@ struct ims_http_resp {
     char *content_type;
     ims_http_hdr_t *hdrs;
     size_t nhdrs;
+    ims_http_server_t *srv;
+    ims_http_stream_t *stream; /* set by ims_http_resp_stream: the body is streamed */
 };
 
 /* Per-request state, created from the raw URI before the headers are parsed. */
@@ -103,6 +119,15 @@ void ims_http_resp_text(ims_http_resp_t *resp, int status, const char *content_t
                   copy ? strlen(copy) : 0);
 }
 
+void ims_http_resp_bytes(ims_http_resp_t *resp, int status, const char *content_type,
+                         const void *data, size_t len)
+{
+    char *copy = malloc(len ? len : 1);
+    if (copy && len)
+        memcpy(copy, data, len);
+    resp_set_body(resp, status, content_type, copy, copy ? len : 0);
+}
+
 void ims_http_resp_error(ims_http_resp_t *resp, int status, const char *code, const char *fmt, ...)
 {
     char msg[512];
@@ -129,8 +154,12 @@ void ims_http_resp_header(ims_http_resp_t *resp, const char *name, const char *v
     resp->nhdrs++;
 }
 
+static void stream_free(void *cls);
+
 static void resp_clear(ims_http_resp_t *resp)
 {
+    if (resp->stream)
+        stream_free(resp->stream); /* never handed to MHD */
     free(resp->body);
     free(resp->content_type);
     for (size_t i = 0; i < resp->nhdrs; i++) {
@@ -139,6 +168,138 @@ static void resp_clear(ims_http_resp_t *resp)
     }
     free(resp->hdrs);
     memset(resp, 0, sizeof(*resp));
+}
+
+/* ---- streaming responses ---- */
+
+static void stream_wake(ims_http_stream_t *s)
+{
+    if (s->suspended) {
+        s->suspended = false;
+        MHD_resume_connection(s->conn);
+    }
+    if (s->conn && s->srv->wake)
+        s->srv->wake(s->srv->wake_arg);
+}
+
+/* MHD asks for more body: hand over what is queued, or park the connection until a
+ * write wakes it (returning 0 without suspending would make MHD poll us in a loop). */
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    ims_http_stream_t *s = cls;
+    (void)pos;
+    if (s->dropped)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    if (s->len > s->off) {
+        size_t n = s->len - s->off < max ? s->len - s->off : max;
+        memcpy(buf, s->q + s->off, n);
+        s->off += n;
+        if (s->off == s->len)
+            s->off = s->len = 0;
+        return (ssize_t)n;
+    }
+    if (s->ending)
+        return s->dropped ? MHD_CONTENT_READER_END_WITH_ERROR : MHD_CONTENT_READER_END_OF_STREAM;
+    s->suspended = true;
+    MHD_suspend_connection(s->conn);
+    return 0;
+}
+
+static void stream_free(void *cls)
+{
+    ims_http_stream_t *s = cls;
+    if (s->prev)
+        s->prev->next = s->next;
+    else if (s->srv && s->srv->streams == s)
+        s->srv->streams = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    if (s->cb)
+        s->cb(s->arg, s);
+    free(s->q);
+    free(s);
+}
+
+ims_http_stream_t *ims_http_resp_stream(ims_http_resp_t *resp, const char *content_type,
+                                        size_t max_queue, ims_http_stream_closed_cb closed_cb,
+                                        void *arg)
+{
+    if (!resp->srv || !resp->srv->external || resp->stream)
+        return NULL;
+    ims_http_stream_t *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    *s = (ims_http_stream_t){
+        .srv = resp->srv, .max = max_queue ? max_queue : 65536, .cb = closed_cb, .arg = arg};
+    resp_set_body(resp, 200, content_type, NULL, 0);
+    resp->stream = s;
+    return s;
+}
+
+int ims_http_stream_write(ims_http_stream_t *s, const void *data, size_t len)
+{
+    if (s->ending)
+        return EPIPE;
+    size_t queued = s->len - s->off;
+    if (queued + len > s->max) {
+        s->dropped = s->ending = true;
+        IMS_WARN("http stream: client too slow (%zu bytes waiting), dropped", queued);
+        /* MHD may be waiting for the socket to drain, which a stalled client never does:
+         * a one-second idle timeout closes the connection whatever it is waiting for. */
+        if (s->conn)
+            MHD_set_connection_option(s->conn, MHD_CONNECTION_OPTION_TIMEOUT, 1u);
+        stream_wake(s);
+        return ENOBUFS;
+    }
+    if (s->off > 0) {
+        memmove(s->q, s->q + s->off, queued);
+        s->off = 0;
+        s->len = queued;
+    }
+    if (s->len + len > s->cap) {
+        size_t cap = s->cap ? s->cap : 4096;
+        while (cap < s->len + len)
+            cap *= 2;
+        char *q = realloc(s->q, cap);
+        if (!q)
+            return ENOMEM;
+        s->q = q;
+        s->cap = cap;
+    }
+    memcpy(s->q + s->len, data, len);
+    s->len += len;
+    stream_wake(s);
+    return 0;
+}
+
+void ims_http_stream_end(ims_http_stream_t *s)
+{
+    s->ending = true;
+    stream_wake(s);
+}
+
+size_t ims_http_stream_queued(const ims_http_stream_t *s)
+{
+    return s->len - s->off;
+}
+
+/* Queues the streaming response of resp on conn; the stream is owned by MHD from here
+ * (stream_free runs when the connection is done with it). */
+static struct MHD_Response *stream_response(struct MHD_Connection *conn, ims_http_resp_t *resp)
+{
+    ims_http_stream_t *s = resp->stream;
+    struct MHD_Response *r =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, s, stream_free);
+    if (!r)
+        return NULL;
+    resp->stream = NULL;
+    s->conn = conn;
+    s->next = s->srv->streams;
+    if (s->next)
+        s->next->prev = s;
+    s->srv->streams = s;
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    return r;
 }
 
 /* ---- requests ---- */
@@ -164,8 +325,11 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, req_state_t *st, c
     }
     char *body = resp->body;
     resp->body = NULL;
-    struct MHD_Response *r = MHD_create_response_from_buffer(
-        resp->len, body ? body : (void *)"", body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *r =
+        resp->stream ? stream_response(conn, resp)
+                     : MHD_create_response_from_buffer(resp->len, body ? body : (void *)"",
+                                                       body ? MHD_RESPMEM_MUST_FREE
+                                                            : MHD_RESPMEM_PERSISTENT);
     if (!r) {
         free(body);
         resp_clear(resp);
@@ -321,7 +485,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     const char *uri = st->uri ? st->uri : url;
     size_t pathlen = strcspn(uri, "?");
-    ims_http_resp_t resp = {0};
+    ims_http_resp_t resp = {.srv = srv};
 
     if (!st->started) {
         st->started = true;
@@ -534,7 +698,8 @@ int ims_http_server_start(const ims_http_opts_t *opts, ims_http_server_t **out, 
     if (rc != 0)
         goto fail;
 
-    unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    /* Suspend/resume parks streaming responses while they have nothing to send. */
+    unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
     if (!srv->external)
         flags |= MHD_USE_INTERNAL_POLLING_THREAD;
     unsigned pool = opts->threads > 1 ? opts->threads : 0;
@@ -580,6 +745,12 @@ void ims_http_server_run(ims_http_server_t *srv)
     MHD_run(srv->daemon);
 }
 
+void ims_http_server_set_wake(ims_http_server_t *srv, void (*cb)(void *arg), void *arg)
+{
+    srv->wake = cb;
+    srv->wake_arg = arg;
+}
+
 unsigned ims_http_server_port(ims_http_server_t *srv)
 {
     return srv->port;
@@ -589,6 +760,9 @@ void ims_http_server_stop(ims_http_server_t *srv)
 {
     if (!srv)
         return;
+    /* MHD refuses to stop with parked connections: end and wake every stream first. */
+    for (ims_http_stream_t *s = srv->streams; s; s = s->next)
+        ims_http_stream_end(s);
     if (srv->daemon)
         MHD_stop_daemon(srv->daemon);
     free(srv->token);

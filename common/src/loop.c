@@ -52,6 +52,13 @@ static void http_timer_cb(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t 
     http_step(arg);
 }
 
+/* The server has work its fd will not report: run it on the next loop turn. */
+static void http_wake(void *arg)
+{
+    ims_loop_http_t *h = arg;
+    su_timer_set_interval(h->timer, http_timer_cb, h, 0);
+}
+
 static int http_fd_cb(su_root_magic_t *magic, su_wait_t *w, su_wakeup_arg_t *arg)
 {
     http_step(arg);
@@ -82,6 +89,7 @@ int ims_loop_attach_http(su_root_t *root, ims_http_server_t *srv, ims_loop_http_
         h->index = 0;
         goto fail;
     }
+    ims_http_server_set_wake(srv, http_wake, h);
     /* Accept anything already pending and start the timeout clock. */
     http_step(h);
     *out = h;
@@ -97,6 +105,7 @@ void ims_loop_detach_http(ims_loop_http_t *h)
 {
     if (!h)
         return;
+    ims_http_server_set_wake(h->srv, NULL, NULL);
     if (h->index > 0)
         su_root_deregister(h->root, h->index);
     if (h->timer) {

@@ -282,6 +282,49 @@ int ims_parse_hostport(const char *text, char *host, size_t hostlen, uint16_t *p
     return 0;
 }
 
+size_t ims_utf8_len(const unsigned char *s, size_t avail)
+{
+    unsigned char c = s[0];
+    size_t len;
+    uint32_t cp;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+        cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (avail < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min_cp[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return len;
+}
+
+bool ims_imsi_from_impi(const char *impi, char out[16])
+{
+    const char *at = impi ? strchr(impi, '@') : NULL;
+    size_t n = at ? (size_t)(at - impi) : 0;
+    if (n < 5 || n > 15 || strspn(impi, "0123456789") != n)
+        return false;
+    memcpy(out, impi, n);
+    out[n] = '\0';
+    return true;
+}
+
 uint64_t ims_now_ms(void)
 {
     struct timespec ts;

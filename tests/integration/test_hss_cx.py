@@ -186,6 +186,8 @@ class TestMarAka(CxBase):
         st, _, v2 = self.mar({"impu": AKA_IMPU, "resync": {"rand": v["rand"], "auts": auts}})
         self.assertEqual(st, 200, v2)
         self.assertEqual(self.check_vector(v2), sqn_next(sqn_ms))
+        # The answer says what was resynchronised: the HSS's SQN before and the USIM's.
+        self.assertEqual(v2["resync"], {"sqn_before": v["sqn"], "sqn_ms": "%012x" % sqn_ms})
         st, _, s = http("GET", self.api + f"/subscribers/{AKA_IMSI}")
         self.assertEqual(int(s["auth"]["sqn"], 16), sqn_next(sqn_ms))
         # A forged AUTS (MAC-S flipped) is refused and changes nothing.
@@ -198,6 +200,29 @@ class TestMarAka(CxBase):
                        {"rand": v["rand"], "auts": auts[:20]}, "x"]:
             e = self.mar({"impu": AKA_IMPU, "resync": resync})
             self.assertEqual((e[0], e[2]["error"]), (400, "bad_request"), resync)
+
+    def test_sqn_out_of_sync(self):
+        """The fault-injection vector: SQN 0 (which a USIM refuses), MAC-A still right,
+        and the stored SQN untouched, so the resynchronisation that follows is normal."""
+        st, _, v = self.mar({"impu": AKA_IMPU})
+        self.assertEqual(st, 200, v)
+        st, _, bad = self.mar({"impu": AKA_IMPU, "sqn_out_of_sync": True})
+        self.assertEqual(st, 200, bad)
+        self.assertTrue(bad["sqn_out_of_sync"])
+        self.assertEqual(self.check_vector(bad), 0)
+        st, _, s = http("GET", self.api + f"/subscribers/{AKA_IMSI}")
+        self.assertEqual(s["auth"]["sqn"], v["sqn"])
+        rc, auts, err = tool("auts", K, OPC, bad["rand"], v["sqn"])
+        self.assertEqual(rc, 0, err)
+        st, _, v2 = self.mar({"impu": AKA_IMPU, "resync": {"rand": bad["rand"], "auts": auts}})
+        self.assertEqual(st, 200, v2)
+        self.assertEqual(self.check_vector(v2), sqn_next(int(v["sqn"], 16)))
+        e = self.mar({"impu": AKA_IMPU, "sqn_out_of_sync": True,
+                      "resync": {"rand": bad["rand"], "auts": auts}})
+        self.assertEqual((e[0], e[2]["error"]), (400, "bad_request"))
+        st, _, d = self.mar({"impu": "sip:432011123456791@" + DOMAIN, "sqn_out_of_sync": True})
+        self.assertEqual(st, 200, d)  # digest subscribers: ignored, an HA1 as always
+        self.assertIn("ha1", d)
 
     def test_akav2_and_amf(self):
         st, _, b = http("PATCH", self.api + f"/subscribers/{AKA_IMSI}",

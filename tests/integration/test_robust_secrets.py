@@ -1,7 +1,8 @@
 """No secret leaks anywhere: a full digest and a full IMS AKA registration through the
 P-CSCF, every daemon at --log-level debug, then the logs, the status APIs (registrations,
-metrics), the HSS views and every SIP message the UE received are searched for the
-password, K, OP, OPc, both HA1 forms and the AKA RES/XRES, CK and IK (hex, either case)."""
+metrics, the per-UE timelines and their pcaps, the event streams read live with curl -N),
+the HSS views and every SIP message the UE received are searched for the password, K, OP,
+OPc, both HA1 forms and the AKA RES/XRES, CK and IK (hex, either case)."""
 
 import base64
 import hashlib
@@ -11,11 +12,13 @@ import subprocess
 import sys
 import unittest
 import urllib.parse
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as H  # noqa: E402
 import robust_util as R  # noqa: E402
 from scscf_util import aka_password, aka_ue, auth_header, digest_response  # noqa: E402
+from test_ue_timeline_chain import Curl  # noqa: E402
 
 D = H.DOMAIN
 PASSWORD = "Pw-7xq9Zr4mK2-robust"
@@ -58,6 +61,11 @@ class NoSecretLeaks(unittest.TestCase):
         if derived:
             secrets["OPc(derived)"] = derived
         received = []
+        streams = {}
+        for name, base in (("scscf", ch.scscf.url), ("pcscf", ch.pcscf.url)):
+            streams[name] = Curl(base + "/api/v1/events")
+            self.addCleanup(streams[name].stop)
+            streams[name].wait_for(": connected")
 
         # Digest, both username forms (the bare user part, then the full IMPI).
         user = DIGEST_SUB["imsi"]
@@ -110,6 +118,15 @@ class NoSecretLeaks(unittest.TestCase):
                 impu = urllib.parse.quote(f"sip:{sub['imsi']}@{D}", safe="")
                 outputs[f"{name} reg {sub['imsi']}"] = str(
                     H.http("GET", f"{base}/api/v1/registrations/{impu}")[2])
+            for sub in (DIGEST_SUB, AKA_OP_SUB, AKA_OPC_SUB):
+                q = f"imsi={sub['imsi']}"
+                tl = H.http("GET", f"{base}/api/v1/timeline?{q}&limit=1000")[2]
+                self.assertTrue(tl["items"], f"no {name} timeline for {sub['imsi']}")
+                outputs[f"{name} timeline {sub['imsi']}"] = str(tl)
+                with urllib.request.urlopen(f"{base}/api/v1/timeline/pcap?{q}") as r:
+                    outputs[f"{name} pcap {sub['imsi']}"] = r.read().decode("latin-1")
+            streams[name].wait_for('"status":200')
+            outputs[f"{name} event stream"] = streams[name].text()
         for sub in (DIGEST_SUB, AKA_OP_SUB, AKA_OPC_SUB):
             outputs["hss " + sub["imsi"]] = str(
                 H.http("GET", f"{ch.hss.url}/api/v1/subscribers/{sub['imsi']}")[2])

@@ -598,6 +598,163 @@ static void test_ipv6_and_bind_errors(void **state)
     assert_string_equal(err, "cannot bind 192.0.2.1:0: Cannot assign requested address");
 }
 
+/* ---- streaming responses (external mode, one thread: server and clients here) ---- */
+
+typedef struct streams {
+    ims_http_stream_t *open[4];
+    int n, closed;
+} streams_t;
+
+static void stream_closed(void *arg, ims_http_stream_t *s)
+{
+    streams_t *st = arg;
+    st->closed++;
+    for (int i = 0; i < st->n; i++)
+        if (st->open[i] == s)
+            st->open[i] = NULL;
+}
+
+static void stream_handler(void *ctx, const ims_http_req_t *req, ims_http_resp_t *resp)
+{
+    streams_t *st = ctx;
+    if (strcmp(req->path, "/bin") == 0)
+        return ims_http_resp_bytes(resp, 200, "application/octet-stream", "a\0b\0c", 5);
+    ims_http_stream_t *s = ims_http_resp_stream(resp, "text/event-stream", 4096, stream_closed, st);
+    assert_non_null(s);
+    st->open[st->n++] = s;
+}
+
+/* One step of the loop: wait up to ms for the server's fd, then let it work. */
+static void pump(ims_http_server_t *srv, int ms)
+{
+    struct pollfd p = {.fd = ims_http_server_fd(srv), .events = POLLIN};
+    long t = ims_http_server_timeout_ms(srv);
+    poll(&p, 1, t >= 0 && t < ms ? (int)t : ms);
+    ims_http_server_run(srv);
+}
+
+/* Pumps until the client has received text containing want (or EOF/bounded time). */
+static bool client_wait(ims_http_server_t *srv, int fd, char *buf, size_t cap, size_t *have,
+                        const char *want)
+{
+    for (int i = 0; i < 300; i++) {
+        pump(srv, 10);
+        ssize_t n = recv(fd, buf + *have, cap - 1 - *have, MSG_DONTWAIT);
+        if (n > 0) {
+            *have += (size_t)n;
+            buf[*have] = '\0';
+        } else if (n == 0) {
+            return want == NULL;
+        }
+        if (want && strstr(buf, want))
+            return true;
+    }
+    return false;
+}
+
+static void test_streaming(void **state)
+{
+    streams_t st = {0};
+    ims_http_opts_t o = {.bind = "127.0.0.1:0", .handler = stream_handler, .ctx = &st};
+    ims_http_server_t *srv = NULL;
+    char err[256];
+    assert_int_equal(ims_http_server_start(&o, &srv, err, sizeof(err)), 0);
+    unsigned port = ims_http_server_port(srv);
+    const char *get = "GET /events HTTP/1.1\r\nHost: t\r\n\r\n";
+
+    /* Binary bodies keep their NUL bytes. */
+    int fd = connect_to(AF_INET, port);
+    send_all(fd, "GET /bin HTTP/1.1\r\nHost: t\r\n\r\n", 30);
+    char buf[65536];
+    size_t have = 0;
+    assert_true(client_wait(srv, fd, buf, sizeof(buf), &have, "Content-Length: 5"));
+    assert_true(client_wait(srv, fd, buf, sizeof(buf), &have, "\r\n\r\na"));
+    assert_int_equal(memcmp(strstr(buf, "\r\n\r\n") + 4, "a\0b\0c", 5), 0);
+    close(fd);
+
+    /* 1: data written later arrives as chunks; the parked stream costs no busy loop. */
+    fd = connect_to(AF_INET, port);
+    send_all(fd, get, strlen(get));
+    have = 0;
+    for (int i = 0; i < 50 && st.n < 1; i++)
+        pump(srv, 10);
+    assert_int_equal(st.n, 1);
+    assert_int_equal(ims_http_stream_write(st.open[0], "data: one\n\n", 11), 0);
+    assert_true(client_wait(srv, fd, buf, sizeof(buf), &have, "data: one"));
+    assert_non_null(strstr(buf, "HTTP/1.1 200"));
+    assert_non_null(strcasestr(buf, "Content-Type: text/event-stream"));
+    assert_non_null(strcasestr(buf, "Transfer-Encoding: chunked"));
+    pump(srv, 10);
+    assert_true(ims_http_server_timeout_ms(srv) != 0);
+    assert_int_equal(ims_http_stream_write(st.open[0], "data: two\n\n", 11), 0);
+    assert_true(client_wait(srv, fd, buf, sizeof(buf), &have, "data: two"));
+    /* Ending: the terminating chunk, then the closed callback. */
+    ims_http_stream_end(st.open[0]);
+    assert_int_equal(ims_http_stream_write(st.open[0], "x", 1), EPIPE);
+    assert_true(client_wait(srv, fd, buf, sizeof(buf), &have, "\r\n0\r\n\r\n"));
+    for (int i = 0; i < 50 && st.closed < 1; i++)
+        pump(srv, 10);
+    assert_int_equal(st.closed, 1);
+    close(fd);
+
+    /* 2: a client that never reads is dropped once its queue is full; writes never block. */
+    int slow = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 4096;
+    setsockopt(slow, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(slow, (struct sockaddr *)&a, sizeof(a)), 0);
+    send_all(slow, get, strlen(get));
+    for (int i = 0; i < 50 && st.n < 2; i++)
+        pump(srv, 10);
+    assert_int_equal(st.n, 2);
+    char chunk[1000];
+    memset(chunk, 'z', sizeof(chunk));
+    int rc = 0, writes = 0;
+    for (; writes < 100000 && rc == 0; writes++) {
+        rc = ims_http_stream_write(st.open[1], chunk, sizeof(chunk));
+        pump(srv, 0);
+    }
+    assert_int_equal(rc, ENOBUFS);
+    for (int i = 0; i < 100 && st.closed < 2; i++)
+        pump(srv, 10);
+    assert_int_equal(st.closed, 2);
+    close(slow);
+
+    /* 3: a client that went away is noticed at the next write. */
+    fd = connect_to(AF_INET, port);
+    send_all(fd, get, strlen(get));
+    for (int i = 0; i < 50 && st.n < 3; i++)
+        pump(srv, 10);
+    assert_int_equal(st.n, 3);
+    have = 0;
+    assert_int_equal(ims_http_stream_write(st.open[2], "data: x\n\n", 9), 0);
+    assert_true(client_wait(srv, fd, buf, sizeof(buf), &have, "data: x"));
+    close(fd);
+    for (int i = 0; i < 100 && st.closed < 3; i++) {
+        if (st.open[2])
+            ims_http_stream_write(st.open[2], "data: y\n\n", 9);
+        pump(srv, 10);
+    }
+    assert_int_equal(st.closed, 3);
+
+    /* 4: stopping the server with a parked stream fires its callback (and leaks nothing). */
+    fd = connect_to(AF_INET, port);
+    send_all(fd, get, strlen(get));
+    for (int i = 0; i < 50 && st.n < 4; i++)
+        pump(srv, 10);
+    assert_int_equal(st.n, 4);
+    pump(srv, 10);
+    ims_http_server_stop(srv);
+    assert_int_equal(st.closed, 4);
+    close(fd);
+
+    /* Thread-pool servers cannot stream. */
+    atomic_int calls = 0;
+    srv = start("127.0.0.1:0", 1, NULL, NULL, &calls);
+    ims_http_server_stop(srv);
+}
+
 int main(void)
 {
     ims_log_level_t level = IMS_LOG_WARN;
@@ -608,6 +765,7 @@ int main(void)
         cmocka_unit_test(test_thread_mode),   cmocka_unit_test(test_single_thread_mode),
         cmocka_unit_test(test_external_mode), cmocka_unit_test(test_keepalive_many),
         cmocka_unit_test(test_token_methods), cmocka_unit_test(test_ipv6_and_bind_errors),
+        cmocka_unit_test(test_streaming),
     };
     /* A group of its own: the browser-facing rules (CORS, the console's public prefix). */
     const struct CMUnitTest cors_tests[] = {

@@ -290,6 +290,21 @@ static void test_url_decode(void **state)
     assert_int_equal(ims_url_decode("a", out, 0), E2BIG);
 }
 
+static void test_imsi_from_impi(void **state)
+{
+    char out[16];
+    assert_true(ims_imsi_from_impi("432011123456791@ims.mnc011.mcc432.3gppnetwork.org", out));
+    assert_string_equal(out, "432011123456791");
+    assert_true(ims_imsi_from_impi("12345@x", out));
+    assert_string_equal(out, "12345");
+    assert_false(ims_imsi_from_impi("1234@x", out));             /* too short */
+    assert_false(ims_imsi_from_impi("1234567890123456@x", out)); /* too long */
+    assert_false(ims_imsi_from_impi("alice@x", out));
+    assert_false(ims_imsi_from_impi("43201112345679a@x", out));
+    assert_false(ims_imsi_from_impi("432011123456791", out)); /* no realm */
+    assert_false(ims_imsi_from_impi(NULL, out));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -299,6 +314,7 @@ int main(void)
         cmocka_unit_test(test_secure_zero),     cmocka_unit_test(test_ct_streq),
         cmocka_unit_test(test_hostport_good),   cmocka_unit_test(test_hostport_bad),
         cmocka_unit_test(test_clocks),          cmocka_unit_test(test_url_decode),
+        cmocka_unit_test(test_imsi_from_impi),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

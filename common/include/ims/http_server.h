@@ -29,10 +29,34 @@ typedef struct ims_http_resp ims_http_resp_t;
 void ims_http_resp_json(ims_http_resp_t *resp, int status, json_t *body /* stolen, may be NULL */);
 void ims_http_resp_text(ims_http_resp_t *resp, int status, const char *content_type,
                         const char *text /* copied */);
+/* A binary body (copied; may contain NUL bytes). */
+void ims_http_resp_bytes(ims_http_resp_t *resp, int status, const char *content_type,
+                         const void *data, size_t len);
 /* JSON error body {"error": code, "message": <formatted sentence>}. */
 void ims_http_resp_error(ims_http_resp_t *resp, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void ims_http_resp_header(ims_http_resp_t *resp, const char *name, const char *value);
+
+/* Streaming responses (Server-Sent Events), external-loop mode only. The response becomes
+ * 200 with an open-ended chunked body of the given content type; the handler keeps the
+ * returned stream and writes to it later from the loop thread. Data waits in a queue of
+ * at most max_queue bytes while the client is slow; a write that does not fit drops the
+ * client (never blocks). closed_cb fires exactly once, from the loop thread, when the
+ * connection is gone (client closed, dropped, ended, server stopped); the stream is
+ * invalid after it. NULL when the server runs its own threads or memory is short (then
+ * closed_cb is not called and resp is unchanged). */
+typedef struct ims_http_stream ims_http_stream_t;
+typedef void (*ims_http_stream_closed_cb)(void *arg, ims_http_stream_t *s);
+ims_http_stream_t *ims_http_resp_stream(ims_http_resp_t *resp, const char *content_type,
+                                        size_t max_queue, ims_http_stream_closed_cb closed_cb,
+                                        void *arg);
+/* Queues data. Returns 0, ENOBUFS (did not fit: the client is being dropped) or EPIPE
+ * (the stream is already ending). */
+int ims_http_stream_write(ims_http_stream_t *s, const void *data, size_t len);
+/* Ends the stream once the queued data is sent. */
+void ims_http_stream_end(ims_http_stream_t *s);
+/* Bytes waiting in the queue. */
+size_t ims_http_stream_queued(const ims_http_stream_t *s);
 
 /* Called once per complete request (after the body is read, and after the built-in
  * checks: body over max_body -> 413, bearer token when configured -> 401). */
@@ -73,8 +97,14 @@ int ims_http_server_start(const ims_http_opts_t *opts, ims_http_server_t **out, 
 int ims_http_server_fd(ims_http_server_t *srv);
 long ims_http_server_timeout_ms(ims_http_server_t *srv);
 void ims_http_server_run(ims_http_server_t *srv);
+/* External loop mode: cb is called on the loop thread when the server has work its fd
+ * will not report (a parked stream got data or was dropped; MHD signals resumed
+ * connections only to its own threads): the loop should call ims_http_server_run soon,
+ * not from inside cb. ims_loop_attach_http sets this. */
+void ims_http_server_set_wake(ims_http_server_t *srv, void (*cb)(void *arg), void *arg);
 /* Actual bound port (useful with port 0). */
 unsigned ims_http_server_port(ims_http_server_t *srv);
+/* Ends every open stream (their closed_cb fire here) and stops. */
 void ims_http_server_stop(ims_http_server_t *srv);
 
 #endif

@@ -42,6 +42,15 @@ int ims_parse_hostport(const char *text, char *host, size_t hostlen, uint16_t *p
  * small for the result and its NUL). */
 int ims_url_decode(const char *in, char *out, size_t cap);
 
+/* The IMSI of an IMPI of the form "<5 to 15 digits>@realm" (TS 23.003 §13.3) into out;
+ * false when impi is NULL or not of that form. */
+bool ims_imsi_from_impi(const char *impi, char out[16]);
+
+/* Length of the valid UTF-8 sequence at s (1 to 4 bytes; ASCII is 1), or 0 when the bytes
+ * there are not one (overlong forms, surrogates and code points above U+10FFFF
+ * included, as JSON encoders refuse them). */
+size_t ims_utf8_len(const unsigned char *s, size_t avail);
+
 /* Milliseconds from CLOCK_MONOTONIC, and seconds from CLOCK_REALTIME. */
 uint64_t ims_now_ms(void);
 int64_t ims_wall_s(void);
