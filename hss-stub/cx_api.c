@@ -122,6 +122,8 @@ static bool parse_resync(json_t *body, bool *present, uint8_t rand[16], uint8_t 
     return true;
 }
 
+/* One line past 80: the MAR reads top to bottom as the Cx exchange (parse, resolve, resync,
+ * vector, answer); splitting the answer from the resync would pass five values around. */
 void hss_cx_mar(hss_ctx_t *ctx, const char *tail, const ims_http_req_t *req, ims_http_resp_t *resp)
 {
     json_t *body = hss_http_parse_body(req, resp, false);
